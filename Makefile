@@ -1,0 +1,47 @@
+# gong-sync: every target builds the virtual environment and installs the pinned dependencies first
+# (once; again only when pyproject.toml or requirements.lock change).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.PHONY: help sync demo test lint record-cassettes clean install
+
+help:
+	@echo "make demo    sync a simulated Gong account into demo/gong_demo.duckdb and query it (no credentials)"
+	@echo "make sync    sync your Gong account (SOURCES__GONG__* or .dlt/secrets.toml); ARGS='--help' for options"
+	@echo "make test    run the test suite (replays recorded HTTP; needs Postgres on 127.0.0.1:5432 in CI)"
+	@echo "make lint    ruff"
+	@echo "make record-cassettes   re-record the test cassettes against the local simulator"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing pinned dependencies into $(VENV) (log: $(VENV)/install.log)..."
+	@$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock > $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; echo "make: installing the dependencies failed (see above)" >&2; exit 1; }
+	@$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e . \
+		>> $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; echo "make: installing gong-sync failed (see above)" >&2; exit 1; }
+	@touch $@
+
+sync: $(STAMP)
+	@$(BIN)/gong-sync $(ARGS)
+
+demo: $(STAMP)
+	@$(BIN)/python -m pipelines.demo $(ARGS)
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	@$(BIN)/ruff check .
+
+record-cassettes: $(STAMP)
+	@GONG_SYNC_RECORD=1 $(BIN)/python -m pytest -q $(ARGS)
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .ruff_cache

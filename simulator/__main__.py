@@ -1,0 +1,77 @@
+"""CLI: ``python -m simulator --port N`` serves the Gong simulator until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from simulator.clock import parse_iso
+from simulator.server import GongSimulator, SimConfig
+
+
+def _optional_float(text: str) -> float | None:
+    value = float(text)
+    return value if value > 0 else None
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "off", "") else int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser mirroring :class:`SimConfig`."""
+    d = SimConfig()
+    p = argparse.ArgumentParser(prog="python -m simulator", description="Local Gong API v2 simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--users", type=int, default=d.users)
+    p.add_argument("--workspaces", type=int, default=d.workspaces)
+    p.add_argument("--calls-per-day", type=int, default=d.calls_per_day)
+    p.add_argument("--days", type=int, default=d.days)
+    p.add_argument("--sentences-per-call", type=int, default=d.sentences_per_call)
+    p.add_argument("--page-size", type=int, default=d.page_size)
+    p.add_argument("--rate-limit", type=_optional_float, default=d.rate_limit, help="requests/second, 0 = off")
+    p.add_argument("--daily-quota", type=_optional_int, default=d.daily_quota, help="'none' = off")
+    p.add_argument("--access-key", default=d.access_key)
+    p.add_argument("--access-key-secret", default=d.access_key_secret)
+    p.add_argument("--bearer-token", default=d.bearer_token)
+    p.add_argument("--now", type=parse_iso, default=None, help="freeze the clock at this ISO time")
+    p.add_argument("--private-ratio", type=float, default=d.private_ratio)
+    p.add_argument("--error-rate", type=float, default=d.error_rate)
+    p.add_argument("--latency-ms", type=int, default=d.latency_ms)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the simulator until a termination signal arrives."""
+    args = build_parser().parse_args(argv)
+    cfg = SimConfig(
+        seed=args.seed, users=args.users, workspaces=args.workspaces,
+        calls_per_day=args.calls_per_day, days=args.days,
+        sentences_per_call=args.sentences_per_call, page_size=args.page_size,
+        rate_limit=args.rate_limit, daily_quota=args.daily_quota, access_key=args.access_key,
+        access_key_secret=args.access_key_secret, bearer_token=args.bearer_token, now=args.now,
+        private_ratio=args.private_ratio, error_rate=args.error_rate, latency_ms=args.latency_ms,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    sim = GongSimulator(cfg)
+    url = sim.start(host=args.host, port=args.port)
+    print(f"Gong simulator listening on {url}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

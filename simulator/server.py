@@ -1,0 +1,553 @@
+"""HTTP server emulating the Gong API v2 (stdlib only)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import hashlib
+import json
+import math
+import random
+import secrets
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from simulator.clock import Clock, parse_iso
+from simulator.data import CallMeta, Dataset, build_dataset
+
+JSON = dict[str, Any]
+
+CONTENT_KEYS = ("structure", "topics", "pointsOfInterest", "brief", "outline", "highlights",
+                "callOutcome", "keyPoints")
+INTERACTION_KEYS = {"speakers": "speakers", "video": "video",
+                    "personInteractionStats": "interactionStats", "questions": "questions"}
+
+
+@dataclass
+class SimConfig:
+    """Simulator settings; every size and limit is configurable."""
+
+    seed: int = 42
+    users: int = 12
+    workspaces: int = 1
+    calls_per_day: int = 20
+    days: int = 30
+    sentences_per_call: int = 60
+    page_size: int = 100
+    rate_limit: float | None = 3.0
+    daily_quota: int | None = 10000
+    access_key: str = "sim-access-key"
+    access_key_secret: str = "sim-access-key-secret"
+    bearer_token: str = "sim-bearer-token"
+    now: datetime | None = None
+    private_ratio: float = 0.05
+    error_rate: float = 0.0
+    latency_ms: int = 0
+
+
+class ApiError(Exception):
+    """An error answered as a Gong JSON error body."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class Response:
+    """A fully formed HTTP response."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+class GongSimulator:
+    """In-process Gong API v2 simulator with test hooks."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        cfg = self.config
+        self.clock = Clock(cfg.now)
+        self.data: Dataset = build_dataset(
+            seed=cfg.seed, users=cfg.users, workspaces=cfg.workspaces,
+            calls_per_day=cfg.calls_per_day, days=cfg.days,
+            sentences_per_call=cfg.sentences_per_call, private_ratio=cfg.private_ratio,
+            now=self.clock.now(),
+        )
+        self._starts = [c.started for c in self.data.calls]
+        self._lock = threading.Lock()
+        self.request_log: list[JSON] = []
+        self._path_counts: Counter[str] = Counter()
+        self._private_transcript_ids: list[str] = []
+        self._overrides: dict[str, JSON] = {}
+        self._recent: deque[float] = deque()
+        self._quota_day: str = ""
+        self._quota_used = 0
+        self._error_rng = random.Random(f"{cfg.seed}:errors")
+        self._request_no = 0
+        basic = base64.b64encode(f"{cfg.access_key}:{cfg.access_key_secret}".encode()).decode()
+        self._auth_ok = {f"Basic {basic}", f"Bearer {cfg.bearer_token}"}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url: str = ""
+        self._routes: dict[str, dict[str, Callable[[JSON, Any], JSON]]] = {
+            "/v2/workspaces": {"GET": self._workspaces},
+            "/v2/users": {"GET": self._users},
+            "/v2/settings/scorecards": {"GET": self._scorecards},
+            "/v2/calls/extensive": {"POST": self._calls_extensive},
+            "/v2/calls/transcript": {"POST": self._transcripts},
+        }
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a daemon thread; return the base URL."""
+        if self._server is not None:
+            return self.base_url
+        handler = type("BoundHandler", (_Handler,), {"sim": self})
+        server = _Server((host, port), handler)
+        self._server = server
+        real_port = server.server_address[1]
+        self.base_url = f"http://{host}:{real_port}"
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="gong-simulator", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> GongSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ test hooks
+    def set_now(self, dt: datetime) -> None:
+        """Freeze the simulated clock at ``dt``."""
+        self.clock.set_now(dt)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the simulated clock by ``delta``."""
+        self.clock.advance(delta)
+
+    def reset_request_log(self) -> None:
+        """Forget logged requests."""
+        with self._lock:
+            self.request_log.clear()
+
+    def reset_quota(self) -> None:
+        """Give back the full daily quota and clear the rate window."""
+        with self._lock:
+            self._quota_used = 0
+            self._recent.clear()
+
+    def edit_call(self, call_id: str, parties: list[JSON] | None = None,
+                  trackers: list[JSON] | None = None, topics: list[JSON] | None = None,
+                  title: str | None = None) -> None:
+        """Replace parts of a call; later responses show the edit."""
+        if call_id not in self.data.by_id:
+            raise KeyError(call_id)
+        edits = {k: v for k, v in {"parties": parties, "trackers": trackers, "topics": topics,
+                                   "title": title}.items() if v is not None}
+        with self._lock:
+            self._overrides.setdefault(call_id, {}).update(edits)
+
+    def call_ids(self, include_private: bool = True, visible_only: bool = True) -> list[str]:
+        """Call ids ordered by start time (optionally only API-visible ones)."""
+        now = self.clock.now()
+        return [c.id for c in self.data.calls
+                if (include_private or not c.is_private) and (not visible_only or c.visible_at <= now)]
+
+    def private_call_ids(self) -> list[str]:
+        """Ids of all private calls (visible or not)."""
+        return [c.id for c in self.data.calls if c.is_private]
+
+    def call_meta(self, call_id: str) -> CallMeta:
+        """Generation facts (started, visible_at, transcript_at, ...) for a call."""
+        return self.data.by_id[call_id]
+
+    def stats(self) -> JSON:
+        """Request counts per path and private ids sent to the transcript endpoint."""
+        with self._lock:
+            return {
+                "requests": dict(self._path_counts),
+                "totalRequests": sum(self._path_counts.values()),
+                "privateTranscriptRequests": list(self._private_transcript_ids),
+                "quotaUsedToday": self._quota_used,
+                "now": _iso(self.clock.now()),
+            }
+
+    # ------------------------------------------------------------ dispatch
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes) -> Response:
+        """Answer one HTTP request (transport independent)."""
+        parts = urlsplit(raw_path)
+        path = parts.path.rstrip("/") or "/"
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        body: Any = None
+        body_error = False
+        if raw_body.strip():
+            try:
+                body = json.loads(raw_body)
+            except (ValueError, UnicodeDecodeError):
+                body_error = True
+        with self._lock:
+            self._request_no += 1
+            rid = _request_id(self.config.seed, self._request_no)
+            self._path_counts[path] += 1
+            entry: JSON = {"method": method, "path": path, "query": query, "body": body, "status": 0}
+            self.request_log.append(entry)
+        try:
+            resp = self._route(method, path, query, headers, body, body_error, rid)
+        except ApiError as err:
+            resp = _json(err.status, {"requestId": rid, "errors": [err.message]}, err.headers)
+        except Exception as err:  # noqa: BLE001 - a simulator must answer, not die
+            resp = _json(500, {"requestId": rid, "errors": [f"Internal error: {type(err).__name__}"]})
+        entry["status"] = resp.status
+        return resp
+
+    def _route(self, method: str, path: str, query: JSON, headers: dict[str, str], body: Any,
+               body_error: bool, rid: str) -> Response:
+        if path.startswith("/_sim/"):
+            if body_error:
+                raise ApiError(400, "Malformed JSON body")
+            return _json(200, {"requestId": rid, **self._sim_hook(method, path, body)})
+        route = self._routes.get(path)
+        if route is None:
+            html = b"<html><body><h1>404 Not Found</h1><p>No such resource.</p></body></html>"
+            return Response(404, html, {"Content-Type": "text/html; charset=utf-8"})
+        handler = route.get(method)
+        if handler is None:
+            raise ApiError(405, f"Method {method} is not allowed on {path}")
+        if headers.get("authorization", "").strip() not in self._auth_ok:
+            raise ApiError(401, "Unauthorized: missing or invalid credentials")
+        self._admit()
+        if self.config.latency_ms:
+            time.sleep(self.config.latency_ms / 1000)
+        if body_error:
+            raise ApiError(400, "Malformed JSON in request body")
+        if method == "POST" and not isinstance(body, dict):
+            raise ApiError(400, "Request body must be a JSON object with a 'filter'")
+        payload = handler(query, body)
+        return _json(200, {"requestId": rid, **payload})
+
+    def _admit(self) -> None:
+        """Apply rate limit, daily quota and injected errors."""
+        cfg = self.config
+        with self._lock:
+            mono = time.monotonic()
+            if cfg.rate_limit:
+                while self._recent and mono - self._recent[0] >= 1.0:
+                    self._recent.popleft()
+                if len(self._recent) >= cfg.rate_limit:
+                    raise ApiError(429, "Too many requests: rate limit exceeded", {"Retry-After": "1"})
+            now = self.clock.now()
+            day = now.strftime("%Y-%m-%d")
+            if day != self._quota_day:
+                self._quota_day, self._quota_used = day, 0
+            if cfg.daily_quota is not None and self._quota_used >= cfg.daily_quota:
+                midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+                wait = max(1, math.ceil((midnight - now).total_seconds()))
+                raise ApiError(429, "Daily API quota exceeded", {"Retry-After": str(wait)})
+            self._recent.append(mono)
+            self._quota_used += 1
+            fail = cfg.error_rate > 0 and self._error_rng.random() < cfg.error_rate
+        if fail:
+            raise ApiError(503, "Service temporarily unavailable, please retry")
+
+    def _sim_hook(self, method: str, path: str, body: Any) -> JSON:
+        body = body if isinstance(body, dict) else {}
+        if path == "/_sim/stats" and method == "GET":
+            return self.stats()
+        if path == "/_sim/clock":
+            if method == "POST":
+                try:
+                    if "now" in body:
+                        self.set_now(parse_iso(body["now"]))
+                    if "advance_seconds" in body:
+                        self.advance(timedelta(seconds=float(body["advance_seconds"])))
+                except (TypeError, ValueError) as err:
+                    raise ApiError(400, f"Bad clock request: {err}") from err
+            return {"now": _iso(self.clock.now())}
+        if path == "/_sim/quota/reset" and method == "POST":
+            self.reset_quota()
+            return {"quotaUsedToday": 0}
+        if path.startswith("/_sim/calls/") and method == "POST":
+            call_id = path.rsplit("/", 1)[1]
+            allowed = {"parties", "trackers", "topics", "title"}
+            unknown = set(body) - allowed
+            if unknown:
+                raise ApiError(400, f"Unsupported edit fields: {sorted(unknown)}")
+            try:
+                self.edit_call(call_id, **body)
+            except KeyError as err:
+                raise ApiError(404, f"Unknown call id {call_id}") from err
+            return {"callId": call_id, "edited": sorted(body)}
+        raise ApiError(404, f"Unknown simulator hook {method} {path}")
+
+    # ------------------------------------------------------------ paging
+    def _page(self, items: list[Any], cursor: str | None, key: str) -> tuple[list[Any], JSON]:
+        offset = 0
+        if cursor:
+            offset = _decode_cursor(cursor, key)
+        size = max(1, self.config.page_size)
+        chunk = items[offset:offset + size]
+        records: JSON = {"totalRecords": len(items), "currentPageSize": len(chunk),
+                         "currentPageNumber": offset // size}
+        if offset + size < len(items):
+            records["cursor"] = _encode_cursor(offset + size, key)
+        return chunk, records
+
+    # ------------------------------------------------------------ endpoints
+    def _workspaces(self, query: JSON, body: Any) -> JSON:
+        return {"workspaces": [dict(w) for w in self.data.workspaces]}
+
+    def _users(self, query: JSON, body: Any) -> JSON:
+        key = _filter_key("/v2/users", {})
+        if not self.data.users:
+            raise ApiError(404, "No users found corresponding to the provided filters")
+        users, records = self._page(self.data.users, query.get("cursor") or None, key)
+        return {"records": records, "users": users}
+
+    def _scorecards(self, query: JSON, body: Any) -> JSON:
+        ws = query.get("workspaceId")
+        cards = [c for c in self.data.scorecards if not ws or str(c["workspaceId"]) == ws]
+        if not cards:
+            raise ApiError(404, "No scorecards found corresponding to the provided filters")
+        return {"scorecards": cards}
+
+    def _select_calls(self, flt: JSON, with_owners: bool) -> list[CallMeta]:
+        """Visible calls matching a Gong calls filter, ordered by started then id."""
+        if not isinstance(flt, dict):
+            raise ApiError(400, "'filter' must be a JSON object")
+        now = self.clock.now()
+        lo, hi = 0, len(self.data.calls)
+        try:
+            if flt.get("fromDateTime") is not None:
+                lo = bisect.bisect_left(self._starts, parse_iso(flt["fromDateTime"]))
+            if flt.get("toDateTime") is not None:
+                hi = bisect.bisect_left(self._starts, parse_iso(flt["toDateTime"]))
+        except (TypeError, ValueError) as err:
+            raise ApiError(400, f"Invalid date-time in filter: {err}") from err
+        ws = flt.get("workspaceId")
+        if ws is not None and not isinstance(ws, str):
+            raise ApiError(400, "filter.workspaceId must be a string")
+        ids = _id_list(flt, "callIds")
+        owners = _id_list(flt, "primaryUserIds") if with_owners else None
+        candidates = self.data.calls[lo:hi]
+        if ids is not None:
+            wanted = set(ids)
+            candidates = [c for c in candidates if c.id in wanted]
+        out = []
+        for c in candidates:
+            if c.visible_at > now:
+                continue
+            if ws and c.workspace_id != ws:
+                continue
+            if owners is not None and c.primary_user_id not in owners:
+                continue
+            out.append(c)
+        return out
+
+    def _calls_extensive(self, query: JSON, body: JSON) -> JSON:
+        flt = body.get("filter")
+        if flt is None:
+            raise ApiError(400, "Missing required field 'filter'")
+        selector = body.get("contentSelector") or {}
+        if not isinstance(selector, dict):
+            raise ApiError(400, "'contentSelector' must be a JSON object")
+        if selector.get("context", "None") not in ("None", "Basic", "Extended"):
+            raise ApiError(400, "contentSelector.context must be one of None, Basic, Extended")
+        calls = self._select_calls(flt, with_owners=True)
+        if not calls:
+            raise ApiError(404, "No calls found corresponding to the provided filters")
+        key = _filter_key("/v2/calls/extensive", {"filter": flt, "contentSelector": selector})
+        page, records = self._page(calls, body.get("cursor"), key)
+        now = self.clock.now()
+        return {"records": records, "calls": [self._render_call(c, selector, now) for c in page]}
+
+    def _transcripts(self, query: JSON, body: JSON) -> JSON:
+        flt = body.get("filter")
+        if flt is None:
+            raise ApiError(400, "Missing required field 'filter'")
+        ids = _id_list(flt, "callIds") if isinstance(flt, dict) else None
+        if ids is not None:
+            if len(ids) > 100:
+                raise ApiError(400, f"filter.callIds accepts at most 100 call ids, got {len(ids)}")
+            with self._lock:
+                for cid in ids:
+                    meta = self.data.by_id.get(cid)
+                    if meta is not None and meta.is_private and cid not in self._private_transcript_ids:
+                        self._private_transcript_ids.append(cid)
+        now = self.clock.now()
+        calls = [c for c in self._select_calls(flt, with_owners=False) if c.transcript_at <= now]
+        if not calls:
+            raise ApiError(404, "No calls found corresponding to the provided filters")
+        key = _filter_key("/v2/calls/transcript", {"filter": flt})
+        page, records = self._page(calls, body.get("cursor"), key)
+        return {"records": records,
+                "callTranscripts": [{"callId": c.id, "transcript": self.data.transcript(c)} for c in page]}
+
+    # ------------------------------------------------------------ rendering
+    def _render_call(self, meta: CallMeta, selector: JSON, now: datetime) -> JSON:
+        """Project a call document through a Gong contentSelector."""
+        body = self.data.call_body(meta, self.data.revision(meta, now))
+        edits = self._overrides.get(meta.id, {})
+        meta_data = dict(body["metaData"])
+        if "title" in edits:
+            meta_data["title"] = edits["title"]
+        out: JSON = {"metaData": meta_data}
+        ctx = selector.get("context") or "None"
+        if ctx == "Extended":
+            out["context"] = body["context"]
+        elif ctx == "Basic":
+            out["context"] = [{"system": c["system"], "objects": [
+                {k: v for k, v in o.items() if k != "fields"} for o in c["objects"]]}
+                for c in body["context"]]
+        exposed = selector.get("exposedFields") or {}
+        if exposed.get("parties"):
+            out["parties"] = edits.get("parties", body["parties"])
+        want = exposed.get("content") or {}
+        content: JSON = {}
+        for key in CONTENT_KEYS:
+            if want.get(key):
+                content[key] = edits.get(key, body["content"][key])
+        if want.get("trackers"):
+            trackers = edits.get("trackers", body["content"]["trackers"])
+            if not want.get("trackerOccurrences"):
+                trackers = [_strip_occurrences(t) for t in trackers]
+            content["trackers"] = trackers
+        if content:
+            out["content"] = content
+        want = exposed.get("interaction") or {}
+        interaction = {dst: body["interaction"][dst] for src, dst in INTERACTION_KEYS.items() if want.get(src)}
+        if interaction:
+            out["interaction"] = interaction
+        if (exposed.get("collaboration") or {}).get("publicComments"):
+            out["collaboration"] = {"publicComments": body["collaboration"]["publicComments"]}
+        if exposed.get("media"):
+            out["media"] = _media_urls(meta.id, body["_video"], now)
+        return out
+
+
+def _strip_occurrences(tracker: JSON) -> JSON:
+    out = {k: v for k, v in tracker.items() if k != "occurrences"}
+    if "phrases" in out:
+        out["phrases"] = [{k: v for k, v in p.items() if k != "occurrences"} for p in out["phrases"]]
+    return out
+
+
+def _media_urls(call_id: str, video: bool, now: datetime) -> JSON:
+    """Presigned-looking media links; a fresh signature on every request."""
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+
+    def url(name: str) -> str:
+        return (f"https://gong-sim-media.s3.amazonaws.com/calls/{call_id}/{name}"
+                f"?X-Amz-Date={stamp}&X-Amz-Expires=28800&X-Amz-Signature={secrets.token_hex(32)}")
+
+    media = {"audioUrl": url("audio.mp3")}
+    if video:
+        media["videoUrl"] = url("video.mp4")
+    return media
+
+
+def _id_list(flt: JSON, name: str) -> list[str] | None:
+    value = flt.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(400, f"filter.{name} must be a list of id strings")
+    return value
+
+
+def _filter_key(path: str, request: JSON) -> str:
+    canon = json.dumps([path, request], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(offset: int, key: str) -> str:
+    raw = json.dumps({"o": offset, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: Any, key: str) -> int:
+    try:
+        if not isinstance(cursor, str):
+            raise ValueError("cursor must be a string")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        offset = int(data["o"])
+        if data["k"] != key or offset < 0:
+            raise ValueError("cursor does not match this request")
+        return offset
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as err:
+        raise ApiError(400, "Invalid or expired cursor") from err
+
+
+def _request_id(seed: int, n: int) -> str:
+    digest = int(hashlib.sha1(f"{seed}:req:{n}".encode()).hexdigest(), 16)
+    chars = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = []
+    for _ in range(19):
+        digest, r = divmod(digest, 36)
+        out.append(chars[r])
+    return "".join(out)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json(status: int, payload: JSON, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet on client disconnects."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "GongSimulator/1.0"
+    sim: GongSimulator
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        resp = self.sim.handle(self.command, self.path, headers, raw)
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        self.wfile.write(resp.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silence access logs."""

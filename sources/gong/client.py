@@ -1,0 +1,308 @@
+"""The one place that knows HTTP and Gong's quirks.
+
+`GongClient` authenticates (Basic or Bearer), shares one rate limiter between every thread that
+uses it, keeps a daily request budget, retries 5xx and 429 with backoff while honouring
+Retry-After, treats Gong's "No ... found" 404 as an empty result, pages with the cursor where Gong
+expects it (query string on GET, JSON body on POST) and counts requests per endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import requests
+
+logger = logging.getLogger("gong_sync.client")
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class GongError(Exception):
+    """Base class of every error the Gong client raises; its message is meant for the user."""
+
+
+class GongAuthError(GongError):
+    """Gong refused the credentials (401) or the permission (403)."""
+
+
+class GongApiError(GongError):
+    """Gong answered in a way the client cannot continue from (unexpected 4xx, bad body, cursor loop)."""
+
+
+class GongStopRun(GongError):
+    """The run must stop early but cleanly: work already completed is kept.
+
+    Raised when the daily request budget is spent or Gong asks to wait longer than the configured
+    bound (typically because the company's daily quota is exhausted).
+    """
+
+
+class GongConnectionError(GongError):
+    """Gong could not be reached after all retries."""
+
+
+class RateLimiter:
+    """Allows at most `rate` acquisitions in any sliding one-second window, across threads.
+
+    A rate of 0 or None disables limiting. The window is measured on the monotonic clock.
+    """
+
+    def __init__(self, rate: Optional[float], clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.rate = rate if rate and rate > 0 else None
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._stamps: deque[float] = deque()
+        # Whole requests per window; a fractional rate below 1 becomes a longer window for one request.
+        self._burst = max(1, int(self.rate)) if self.rate else 0
+        self._window = (self._burst / self.rate) if self.rate else 0.0
+
+    def acquire(self) -> None:
+        """Blocks until one more request fits in the window, then records it."""
+        if self.rate is None:
+            return
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._stamps and now - self._stamps[0] >= self._window:
+                    self._stamps.popleft()
+                if len(self._stamps) < self._burst:
+                    self._stamps.append(now)
+                    return
+                # A small margin keeps the server's own one-second window from seeing one too many.
+                self._sleep(self._window - (now - self._stamps[0]) + 0.005)
+
+
+@dataclass
+class ClientSettings:
+    """Tunables of the client; defaults follow Gong's published limits."""
+
+    rate_limit: Optional[float] = 3.0
+    daily_budget: Optional[int] = 10_000
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_retry_after_s: float = 300.0
+    timeout_s: float = 60.0
+
+
+class GongClient:
+    """A client for one Gong company: base URL, credentials, limits, and per-endpoint counters."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_key: Optional[str] = None,
+        access_key_secret: Optional[str] = None,
+        bearer_token: Optional[str] = None,
+        settings: Optional[ClientSettings] = None,
+        session: Optional[requests.Session] = None,
+        limiter: Optional[RateLimiter] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = validate_base_url(base_url)
+        self.settings = settings or ClientSettings()
+        if bearer_token:
+            self._auth_header = f"Bearer {bearer_token}"
+        elif access_key and access_key_secret:
+            token = base64.b64encode(f"{access_key}:{access_key_secret}".encode()).decode()
+            self._auth_header = f"Basic {token}"
+        else:
+            raise GongAuthError(
+                "No Gong credentials were given: set SOURCES__GONG__ACCESS_KEY and "
+                "SOURCES__GONG__ACCESS_KEY_SECRET (or SOURCES__GONG__BEARER_TOKEN) in the environment "
+                "or in .dlt/secrets.toml."
+            )
+        self._session = session or requests.Session()
+        self._limiter = limiter or RateLimiter(self.settings.rate_limit)
+        self._sleep = sleep
+        self._count_lock = threading.Lock()
+        self.request_counts: Counter[str] = Counter()
+        self.requests_used = 0
+        self.stop_reason: Optional[str] = None
+
+    def __repr__(self) -> str:
+        # Never show credentials, not even in a debugger or a traceback's locals.
+        return f"GongClient(base_url={self.base_url!r})"
+
+    @property
+    def budget_left(self) -> Optional[int]:
+        """Requests still allowed by the daily budget in this run, or None when unlimited."""
+        if self.settings.daily_budget is None:
+            return None
+        return max(0, self.settings.daily_budget - self.requests_used)
+
+    def request(self, method: str, path: str, params: Optional[dict[str, Any]] = None,
+                body: Optional[dict[str, Any]] = None) -> Optional[dict[str, Any]]:
+        """Sends one logical request (with retries) and returns the JSON body, or None for "no records"."""
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            self._spend(path)
+            self._limiter.acquire()
+            logger.debug("%s %s params=%s body=%s", method, path, params, body)
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=body, timeout=self.settings.timeout_s,
+                    headers={"Authorization": self._auth_header, "Accept": "application/json"},
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                attempt += 1
+                if attempt > self.settings.max_retries:
+                    raise GongConnectionError(
+                        f"Gong at {self.base_url} could not be reached ({type(exc).__name__}) after "
+                        f"{attempt} attempts: check SOURCES__GONG__BASE_URL and the network."
+                    ) from None
+                self._sleep(self._backoff(attempt))
+                continue
+            status = response.status_code
+            logger.debug("%s %s -> %s", method, path, status)
+            if status == 200:
+                return self._json(response, path)
+            if status in (401, 403):
+                raise GongAuthError(
+                    f"Gong refused the request to {path} with HTTP {status}: check "
+                    "SOURCES__GONG__ACCESS_KEY / SOURCES__GONG__ACCESS_KEY_SECRET (or the bearer token) "
+                    "and that the key has access to this endpoint."
+                )
+            if status == 404 and _is_empty_result(response):
+                return None
+            if status in RETRYABLE_STATUSES:
+                attempt += 1
+                wait = self._retry_wait(response, attempt)
+                if attempt > self.settings.max_retries:
+                    raise GongStopRun(
+                        f"Gong kept answering HTTP {status} for {path} after {attempt} attempts; "
+                        "the run stopped and kept the work it had completed: run it again later."
+                    )
+                if wait > self.settings.max_retry_after_s:
+                    raise GongStopRun(
+                        f"Gong asked to wait {wait:.0f} s before calling {path} again (the daily quota is "
+                        "probably spent); the run stopped and kept the work it had completed: run it again later."
+                    )
+                logger.info("Gong answered %s for %s; retrying in %.1f s", status, path, wait)
+                self._sleep(wait)
+                continue
+            raise GongApiError(
+                f"Gong answered HTTP {status} for {method} {path}: {_error_text(response)}"
+                + (" (is SOURCES__GONG__BASE_URL right?)" if status == 404 else "")
+            )
+
+    def paginate(self, method: str, path: str, data_key: str, params: Optional[dict[str, Any]] = None,
+                 body: Optional[dict[str, Any]] = None) -> Iterator[list[dict[str, Any]]]:
+        """Yields the `data_key` list of every page; the cursor goes in the query (GET) or body (POST)."""
+        seen: set[str] = set()
+        cursor: Optional[str] = None
+        while True:
+            page_params = dict(params or {})
+            page_body = dict(body) if body is not None else None
+            if cursor:
+                if method == "GET":
+                    page_params["cursor"] = cursor
+                else:
+                    page_body = {**(page_body or {}), "cursor": cursor}
+            payload = self.request(method, path, params=page_params or None, body=page_body)
+            if payload is None:
+                return
+            records = payload.get(data_key)
+            if records is None:
+                records = []
+            if not isinstance(records, list):
+                raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
+            if records:
+                yield records
+            cursor = (payload.get("records") or {}).get("cursor")
+            if not cursor:
+                return
+            if cursor in seen:
+                raise GongApiError(
+                    f"Gong returned the same paging cursor twice for {path}; stopped paging to avoid a loop."
+                )
+            seen.add(cursor)
+
+    def stop(self, reason: str) -> None:
+        """Marks the run as stopping: every later request raises GongStopRun with `reason`."""
+        with self._count_lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+
+    def _spend(self, path: str) -> None:
+        with self._count_lock:
+            if self.stop_reason is not None:
+                raise GongStopRun(self.stop_reason)
+            budget = self.settings.daily_budget
+            if budget is not None and self.requests_used >= budget:
+                raise GongStopRun(
+                    f"The daily request budget of {budget} requests is spent; the run stopped and kept the "
+                    "work it had completed: run it again tomorrow or raise SOURCES__GONG__DAILY_BUDGET."
+                )
+            self.requests_used += 1
+            self.request_counts[path] += 1
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
+
+    def _retry_wait(self, response: requests.Response, attempt: int) -> float:
+        header = response.headers.get("Retry-After")
+        if header is not None:
+            try:
+                return max(0.0, float(header))
+            except ValueError:
+                pass
+        return self._backoff(attempt)
+
+    @staticmethod
+    def _json(response: requests.Response, path: str) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except ValueError:
+            raise GongApiError(f"Gong's answer to {path} is not valid JSON ({len(response.content)} bytes).") from None
+        if not isinstance(payload, dict):
+            raise GongApiError(f"Gong's answer to {path} is not a JSON object.")
+        return payload
+
+
+def validate_base_url(base_url: Optional[str]) -> str:
+    """Returns the base URL without a trailing slash or `/v2`, or raises GongError naming the problem."""
+    if not base_url or not str(base_url).strip():
+        raise GongError(
+            "No Gong base URL is configured: set SOURCES__GONG__BASE_URL (e.g. https://us-12345.api.gong.io)."
+        )
+    url = str(base_url).strip().rstrip("/")
+    if url.endswith("/v2"):
+        url = url[:-3]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise GongError(f"SOURCES__GONG__BASE_URL must be an http(s) URL like https://us-12345.api.gong.io, not {url!r}.")
+    return url
+
+
+def _is_empty_result(response: requests.Response) -> bool:
+    """True for Gong's "No <things> found corresponding to the provided filters" 404."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return False
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    return bool(errors) and any(isinstance(e, str) and e.lower().startswith("no ") and "found" in e.lower()
+                                for e in errors)
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        payload = response.json()
+        errors = payload.get("errors") if isinstance(payload, dict) else None
+        if errors:
+            return "; ".join(str(e) for e in errors)[:300]
+    except ValueError:
+        pass
+    return (response.text or "").strip()[:200] or "no details"

@@ -1,0 +1,158 @@
+"""Pure functions that turn Gong records into warehouse rows (no HTTP, no dlt state)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+
+
+def ids_to_text(value: Any) -> Any:
+    """Returns `value` with every id-like field (`id`, `...Id`) that is a number turned into text.
+
+    Gong ids reach 20 digits and exceed 64-bit integers; some endpoints send them as JSON numbers.
+    """
+    if isinstance(value, dict):
+        return {
+            k: (str(v) if _is_id_key(k) and isinstance(v, int) and not isinstance(v, bool) else ids_to_text(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [ids_to_text(v) for v in value]
+    return value
+
+
+def _is_id_key(key: str) -> bool:
+    return key == "id" or key.endswith("Id") or key.endswith("ID")
+
+
+def with_parent_key(value: Any, key: str, key_value: str) -> Any:
+    """Adds `key: key_value` to every dict nested in lists below `value`, so child tables carry it."""
+    if isinstance(value, dict):
+        return {k: with_parent_key(v, key, key_value) for k, v in value.items()}
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            item = with_parent_key(item, key, key_value)
+            if isinstance(item, dict):
+                item = {key: key_value, **item}
+            out.append(item)
+        return out
+    return value
+
+
+def call_row(call: dict[str, Any], include_media: bool = False) -> dict[str, Any]:
+    """Flattens one /v2/calls/extensive record into a call row whose child lists all carry `callId`.
+
+    `metaData` fields become top-level columns (`duration` becomes `durationS`, seconds), `content`,
+    `interaction` and `collaboration` parts become columns or child lists named after their part,
+    CRM field values (any JSON type) become text, and media URLs are left out unless asked for.
+    """
+    call = ids_to_text(call)
+    meta = dict(call.get("metaData") or {})
+    call_id = str(meta.get("id"))
+    if "duration" in meta:
+        meta["durationS"] = meta.pop("duration")
+    row: dict[str, Any] = meta
+    row["context"] = _context_with_text_values(call.get("context") or [])
+    parties = []
+    for party in call.get("parties") or []:
+        party = dict(party)
+        party["context"] = _context_with_text_values(party.get("context") or [])
+        parties.append(party)
+    row["parties"] = parties
+    content = dict(call.get("content") or {})
+    poi = content.pop("pointsOfInterest", None) or {}
+    row["actionItems"] = poi.get("actionItems") or []
+    for part in ("structure", "trackers", "topics", "outline", "highlights", "keyPoints"):
+        row[part] = content.pop(part, None) or []
+    row["brief"] = content.pop("brief", None)
+    row["callOutcome"] = content.pop("callOutcome", None)
+    row.update({f"content{k[:1].upper()}{k[1:]}": v for k, v in content.items()})  # fields Gong adds later
+    interaction = dict(call.get("interaction") or {})
+    row["speakers"] = interaction.pop("speakers", None) or []
+    row["interactionStats"] = interaction.pop("interactionStats", None) or []
+    row["video"] = interaction.pop("video", None) or []
+    row["questions"] = interaction.pop("questions", None)
+    collaboration = dict(call.get("collaboration") or {})
+    row["publicComments"] = collaboration.pop("publicComments", None) or []
+    if include_media:
+        row["media"] = call.get("media")
+    extra = {k: v for k, v in call.items()
+             if k not in ("metaData", "context", "parties", "content", "interaction", "collaboration", "media")}
+    row.update(extra)
+    return with_parent_key(row, "callId", call_id)
+
+
+def _context_with_text_values(contexts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for ctx in contexts:
+        ctx = dict(ctx)
+        objects = []
+        for obj in ctx.get("objects") or []:
+            obj = dict(obj)
+            obj["fields"] = [
+                {**f, "value": _as_text(f.get("value"))} for f in obj.get("fields") or []
+            ]
+            objects.append(obj)
+        ctx["objects"] = objects
+        out.append(ctx)
+    return out
+
+
+def _as_text(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def scorecard_row(scorecard: dict[str, Any]) -> dict[str, Any]:
+    """Turns one scorecard into a row whose questions (and their options) carry `scorecardId`."""
+    scorecard = ids_to_text(scorecard)
+    scorecard_id = str(scorecard.get("scorecardId"))
+    questions = []
+    for question in scorecard.get("questions") or []:
+        question = dict(question)
+        question["answerOptions"] = [
+            {"questionId": question.get("questionId"), **opt} for opt in question.get("answerOptions") or []
+        ]
+        questions.append(question)
+    scorecard["questions"] = questions
+    return with_parent_key(scorecard, "scorecardId", scorecard_id)
+
+
+TRANSCRIPT_SCHEMA = pa.schema([
+    pa.field("call_id", pa.string(), nullable=False),
+    pa.field("sentence_index", pa.int64(), nullable=False),
+    pa.field("monologue_index", pa.int64(), nullable=False),
+    pa.field("speaker_id", pa.string()),
+    pa.field("topic", pa.string()),
+    pa.field("start_ms", pa.int64()),
+    pa.field("end_ms", pa.int64()),
+    pa.field("text", pa.string()),
+])
+
+
+def transcript_table(call_transcripts: Iterable[dict[str, Any]]) -> pa.Table:
+    """Returns one Arrow row per sentence: call id, order in the call, speaker, topic, start/end ms, text."""
+    cols: dict[str, list[Any]] = {name: [] for name in TRANSCRIPT_SCHEMA.names}
+    for ct in call_transcripts:
+        call_id = str(ct.get("callId"))
+        index = 0
+        for m_index, monologue in enumerate(ct.get("transcript") or []):
+            speaker = monologue.get("speakerId")
+            speaker = None if speaker is None else str(speaker)
+            topic = monologue.get("topic")
+            for sentence in monologue.get("sentences") or []:
+                cols["call_id"].append(call_id)
+                cols["sentence_index"].append(index)
+                cols["monologue_index"].append(m_index)
+                cols["speaker_id"].append(speaker)
+                cols["topic"].append(topic)
+                cols["start_ms"].append(sentence.get("start"))
+                cols["end_ms"].append(sentence.get("end"))
+                cols["text"].append(sentence.get("text"))
+                index += 1
+    return pa.Table.from_pydict(cols, schema=TRANSCRIPT_SCHEMA)
