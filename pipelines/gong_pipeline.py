@@ -108,6 +108,8 @@ def run_sync(
 
     from sources.gong import GongError, gong_source, make_client
 
+    # Transcripts arrive as Arrow tables; stamp them with the load id like every other table.
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     options = dict(source_options or {})
     try:
         client = options.pop("client", None) or make_client()

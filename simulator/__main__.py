@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = GongSimulator(cfg)
     url = sim.start(host=args.host, port=args.port)
     print(f"Gong simulator listening on {url}", flush=True)
-    while not stop.wait(0.5):
-        pass
+    stop.wait()
     sim.stop()
     return 0
 

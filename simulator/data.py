@@ -56,8 +56,8 @@ def make_id(rng: random.Random, big: bool | None = None) -> str:
     if big is None:
         big = rng.random() < 0.4
     if big:
-        return str(rng.randrange(10**19, 2 * 10**19))
-    return str(rng.randrange(10**18, 2**63 - 1))
+        return str(10**19 + rng.getrandbits(63))
+    return str(10**18 + rng.getrandbits(62))
 
 
 def iso(dt: datetime, offset_hours: float = 0) -> str:
@@ -302,8 +302,10 @@ class Dataset:
         phrase_rows = []
         all_occ: list[dict[str, Any]] = []
         for ph in phrases:
-            occ = [{"startTime": float(rng.randrange(dur)), "speakerId": rng.choice(speaker_ids)}
-                   for _ in range(rng.randint(0, 3))]
+            rnd = rng.random
+            n_spk = len(speaker_ids)
+            occ = [{"startTime": float(int(rnd() * dur)), "speakerId": speaker_ids[int(rnd() * n_spk)]}
+                   for _ in range(int(rnd() * 4))]
             occ.sort(key=lambda o: o["startTime"])
             if occ:
                 phrase_rows.append({"count": len(occ), "occurrences": occ, "phrase": ph})

@@ -137,6 +137,7 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow,
         state = dlt.current.resource_state()
         now = pendulum.now("UTC").start_of("second")
         start, end = window.resolve(state.get("synced_until"), now)
+        start = start.start_of("second")
         if start >= end:
             logger.info("calls: nothing to sync, the window %s .. %s is empty", start, end)
             return

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from .rows import ids_to_text, scorecard_row
+from .rows import ids_to_text, scorecard_row, user_row
 
 Kind = Literal["list", "calls", "transcripts"]
 
@@ -40,7 +40,7 @@ CATALOG: tuple[Endpoint, ...] = (
         primary_key=("id",), description="One row per Gong workspace.",
     ),
     Endpoint(
-        name="users", method="GET", path="/v2/users", data_key="users", primary_key=("id",),
+        name="users", method="GET", path="/v2/users", data_key="users", primary_key=("id",), row=user_row,
         columns={"created": {"data_type": "timestamp"}},
         description="One row per Gong user; spoken languages and aliases as child tables.",
     ),

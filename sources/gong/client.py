@@ -180,12 +180,12 @@ class GongClient:
                 attempt += 1
                 wait = self._retry_wait(response, attempt)
                 if attempt > self.settings.max_retries:
-                    raise GongStopRun(
+                    raise self._stop_run(
                         f"Gong kept answering HTTP {status} for {path} after {attempt} attempts; "
                         "the run stopped and kept the work it had completed: run it again later."
                     )
                 if wait > self.settings.max_retry_after_s:
-                    raise GongStopRun(
+                    raise self._stop_run(
                         f"Gong asked to wait {wait:.0f} s before calling {path} again (the daily quota is "
                         "probably spent); the run stopped and kept the work it had completed: run it again later."
                     )
@@ -235,16 +235,21 @@ class GongClient:
             if self.stop_reason is None:
                 self.stop_reason = reason
 
+    def _stop_run(self, reason: str) -> GongStopRun:
+        self.stop(reason)
+        return GongStopRun(self.stop_reason or reason)
+
     def _spend(self, path: str) -> None:
         with self._count_lock:
             if self.stop_reason is not None:
                 raise GongStopRun(self.stop_reason)
             budget = self.settings.daily_budget
             if budget is not None and self.requests_used >= budget:
-                raise GongStopRun(
+                self.stop_reason = (
                     f"The daily request budget of {budget} requests is spent; the run stopped and kept the "
                     "work it had completed: run it again tomorrow or raise SOURCES__GONG__DAILY_BUDGET."
                 )
+                raise GongStopRun(self.stop_reason)
             self.requests_used += 1
             self.request_counts[path] += 1
 

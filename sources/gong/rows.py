@@ -29,15 +29,20 @@ def _is_id_key(key: str) -> bool:
 
 
 def with_parent_key(value: Any, key: str, key_value: str) -> Any:
-    """Adds `key: key_value` to every dict nested in lists below `value`, so child tables carry it."""
+    """Adds `key: key_value` to every dict nested in lists below `value`, so child tables carry it.
+
+    A list of plain values (e.g. a party's `methods`) becomes a list of `{key, "value"}` dicts, so
+    that its child table carries the key too.
+    """
     if isinstance(value, dict):
         return {k: with_parent_key(v, key, key_value) for k, v in value.items()}
     if isinstance(value, list):
         out = []
         for item in value:
-            item = with_parent_key(item, key, key_value)
             if isinstance(item, dict):
-                item = {key: key_value, **item}
+                item = {key: key_value, **with_parent_key(item, key, key_value)}
+            elif not isinstance(item, list):
+                item = {key: key_value, "value": item}
             out.append(item)
         return out
     return value
@@ -106,6 +111,12 @@ def _as_text(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def user_row(user: dict[str, Any]) -> dict[str, Any]:
+    """Turns one user into a row whose child lists (aliases, languages, meeting URLs) carry `userId`."""
+    user = ids_to_text(user)
+    return with_parent_key(user, "userId", str(user.get("id")))
 
 
 def scorecard_row(scorecard: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""Shared fixtures: recorded Gong HTTP (vcrpy cassettes made against the local simulator).
+
+By default every test that talks to Gong replays its cassette from tests/cassettes and needs no
+server. `make record-cassettes` (GONG_SYNC_RECORD=1) starts the simulator and records them anew.
+CI only replays. Cassettes store `http://gong.sim.test` instead of the simulator's random port and
+never an Authorization header.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import requests
+import vcr
+
+from simulator import GongSimulator, SimConfig
+from sources.gong.client import ClientSettings, GongClient
+
+RECORD = os.environ.get("GONG_SYNC_RECORD") == "1"
+CASSETTES = Path(__file__).parent / "cassettes"
+FAKE_BASE_URL = "http://gong.sim.test"
+SIM_NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+ACCESS_KEY = "sim-access-key"
+ACCESS_KEY_SECRET = "sim-access-key-secret"
+
+
+class RecordingSession(requests.Session):
+    """A requests session that remembers every request the client sent (method, path, query, body)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[dict[str, Any]] = []
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        path = "/" + url.split("://", 1)[1].split("/", 1)[1] if "://" in url else url
+        self.sent.append({"method": method, "path": path, "params": kwargs.get("params"),
+                          "body": kwargs.get("json")})
+        return super().request(method, url, *args, **kwargs)
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        """Returns the JSON bodies sent to `path`, in order."""
+        return [r["body"] for r in self.sent if r["path"] == path]
+
+    def count(self, path: str) -> int:
+        """Returns how many requests went to `path`."""
+        return sum(1 for r in self.sent if r["path"] == path)
+
+
+@dataclass
+class Sleeps:
+    """Stands in for time.sleep: remembers each wait; sleeps for real only while recording."""
+
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if RECORD:
+            time.sleep(seconds)
+
+
+@dataclass
+class GongFixture:
+    """One test's Gong: the simulator (only while recording) and a way to make clients for it."""
+
+    base_url: str
+    sim: Optional[GongSimulator]
+    session: RecordingSession
+    sleeps: Sleeps
+    cassette: Any
+
+    def client(self, access_key: str = ACCESS_KEY, secret: str = ACCESS_KEY_SECRET,
+               **settings: Any) -> GongClient:
+        """Returns a GongClient on this test's Gong; the rate limit is off unless given."""
+        settings.setdefault("rate_limit", None)
+        return GongClient(self.base_url, access_key, secret, settings=ClientSettings(**settings),
+                          session=self.session, sleep=self.sleeps)
+
+    def edit_call(self, call_id: str, **parts: Any) -> None:
+        """Edits a call in the simulator while recording (a replay already holds the edited answers)."""
+        if self.sim is not None:
+            self.sim.edit_call(call_id, **parts)
+
+
+def sim_config(**overrides: Any) -> SimConfig:
+    """The small, frozen-clock dataset every cassette is recorded from."""
+    base: dict[str, Any] = dict(seed=7, users=6, calls_per_day=6, days=6, sentences_per_call=12,
+                                rate_limit=None, daily_quota=None, now=SIM_NOW,
+                                access_key=ACCESS_KEY, access_key_secret=ACCESS_KEY_SECRET)
+    base.update(overrides)
+    return SimConfig(**base)
+
+
+@pytest.fixture
+def gong(request: pytest.FixtureRequest) -> Iterator[GongFixture]:
+    """Replays (or, with GONG_SYNC_RECORD=1, records) this test's cassette.
+
+    Simulator settings come from `@pytest.mark.sim(**SimConfig fields)` on the test.
+    """
+    marker = request.node.get_closest_marker("sim")
+    config = sim_config(**(marker.kwargs if marker else {}))
+    name = request.node.name.replace("[", "-").replace("]", "")
+    sim: Optional[GongSimulator] = None
+    base_url = FAKE_BASE_URL
+    if RECORD:
+        sim = GongSimulator(config)
+        base_url = sim.start()
+
+    def scrub_request(req: Any) -> Any:
+        req.uri = req.uri.replace(base_url, FAKE_BASE_URL)
+        return req
+
+    recorder = vcr.VCR(
+        cassette_library_dir=str(CASSETTES),
+        record_mode="all" if RECORD else "none",
+        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
+        filter_headers=["authorization"],
+        before_record_request=scrub_request,
+        decode_compressed_response=True,
+    )
+    try:
+        with recorder.use_cassette(f"{name}.yaml") as cassette:
+            yield GongFixture(base_url, sim, RecordingSession(), Sleeps(), cassette)
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sim(**fields): SimConfig fields for the test's recorded simulator")
+    config.addinivalue_line("markers", "postgres: needs the Postgres server (fails in CI when unreachable)")
+
+
+def postgres_url() -> str:
+    """The Postgres test database URL (GONG_SYNC_TEST_POSTGRES overrides)."""
+    return os.environ.get("GONG_SYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def require_postgres() -> str:
+    """Returns the Postgres URL, skipping on a laptop without it, failing in CI (CI=true)."""
+    import psycopg2
+
+    url = postgres_url()
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        reason = f"Postgres at {url} is unreachable ({str(exc).strip().splitlines()[0]})"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason + "; CI must run the Postgres tests.")
+        pytest.skip(reason + "; start Postgres or set GONG_SYNC_TEST_POSTGRES to run these tests.")
+    return url
