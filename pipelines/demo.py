@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import timedelta
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -98,7 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def _print_table(cursor: "duckdb.DuckDBPyConnection") -> None:  # noqa: F821
+def _print_table(cursor: duckdb.DuckDBPyConnection) -> None:  # noqa: F821
     names = [d[0] for d in cursor.description]
     rows = [[("" if v is None else str(v)) for v in row] for row in cursor.fetchall()]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]

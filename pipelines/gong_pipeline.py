@@ -209,7 +209,8 @@ def _step_message_generic(exc: BaseException, destination: Any, step: str = "run
         if isinstance(e, DestinationUndefinedEntity):
             return scrub(f"The {destination} destination is missing something: {str(e).splitlines()[0][:200]}.")
     last = causes[-1]
-    return scrub(f"The {step} step failed: {type(last).__name__}: {str(last).splitlines()[0][:300] if str(last) else ''}")
+    detail = str(last).splitlines()[0][:300] if str(last) else ""
+    return scrub(f"The {step} step failed: {type(last).__name__}: {detail}")
 
 
 def print_summary(result: SyncResult, out: Any = None) -> None:

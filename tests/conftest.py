@@ -138,8 +138,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def postgres_url() -> str:
-    """The Postgres test database URL (GONG_SYNC_TEST_POSTGRES overrides)."""
-    return os.environ.get("GONG_SYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    """The Postgres test database URL (GONG_SYNC_TEST_POSTGRES overrides).
+
+    dlt requires a password in the URL; the trust-auth test server ignores it.
+    """
+    return os.environ.get("GONG_SYNC_TEST_POSTGRES", "postgresql://postgres:postgres@127.0.0.1:5432/test")
 
 
 def require_postgres() -> str:

@@ -65,8 +65,8 @@ def gong_source(
         client = make_client(base_url, access_key, access_key_secret, bearer_token,
                              rate_limit, daily_budget, max_retry_after_s)
     window = SyncWindow(
-        start=parse_instant(start_date, "start_date") if start_date else None,
-        end=parse_instant(end_date, "end_date") if end_date else None,
+        start=parse_instant(start_date, "The start date (--start or start_date)") if start_date else None,
+        end=parse_instant(end_date, "The end date (--end or end_date)") if end_date else None,
         lookback=pendulum.duration(seconds=int(float(lookback_days) * 86400)),
         default_history=pendulum.duration(days=DEFAULT_HISTORY_DAYS),
     )

@@ -287,7 +287,9 @@ def validate_base_url(base_url: Optional[str]) -> str:
         url = url[:-3]
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise GongError(f"SOURCES__GONG__BASE_URL must be an http(s) URL like https://us-12345.api.gong.io, not {url!r}.")
+        raise GongError(
+            f"SOURCES__GONG__BASE_URL must be an http(s) URL like https://us-12345.api.gong.io, not {url!r}."
+        )
     return url
 
 
