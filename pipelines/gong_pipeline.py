@@ -111,6 +111,7 @@ def run_sync(
     # Transcripts arrive as Arrow tables; stamp them with the load id like every other table.
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     options = dict(source_options or {})
+    own_client = options.get("client") is None
     try:
         client = options.pop("client", None) or make_client()
         source = gong_source(start_date=start, end_date=end, client=client, **options)
@@ -130,6 +131,9 @@ def run_sync(
         raise UserError(_user_message(exc)) from None
     except Exception as exc:
         raise UserError(_step_message_generic(exc, destination)) from None
+    finally:
+        if own_client:
+            client.close()
 
     trace = pipeline.last_trace
     rows = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}

@@ -126,7 +126,10 @@ def gong(request: pytest.FixtureRequest) -> Iterator[GongFixture]:
     )
     try:
         with recorder.use_cassette(f"{name}.yaml") as cassette:
-            yield GongFixture(base_url, sim, RecordingSession(), Sleeps(), cassette)
+            fixture = GongFixture(base_url, sim, RecordingSession(), Sleeps(), cassette)
+            yield fixture
+            # Pooled connections made under the cassette must not outlive it.
+            fixture.session.close()
     finally:
         if sim is not None:
             sim.stop()

@@ -229,6 +229,10 @@ class GongClient:
                 )
             seen.add(cursor)
 
+    def close(self) -> None:
+        """Closes the HTTP connections this client opened."""
+        self._session.close()
+
     def stop(self, reason: str) -> None:
         """Marks the run as stopping: every later request raises GongStopRun with `reason`."""
         with self._count_lock:
