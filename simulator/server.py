@@ -108,6 +108,11 @@ class GongSimulator:
             "/v2/calls/extensive": {"POST": self._calls_extensive},
             "/v2/calls/transcript": {"POST": self._transcripts},
         }
+        # Further endpoint families live in their own modules; each returns {path: {method: handler}}.
+        from simulator import crm_endpoints, read_endpoints
+
+        self._routes.update(read_endpoints.routes(self))
+        self._routes.update(crm_endpoints.routes(self))
 
     # ------------------------------------------------------------ lifecycle
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
