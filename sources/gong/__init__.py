@@ -1,17 +1,19 @@
 """dlt source for the Gong API v2.
 
-`gong_source` returns one resource per catalog entry (see `catalog.py`): workspaces, users and
-scorecards are read whole on every run and merged on their keys; calls are read from
-POST /v2/calls/extensive in a window on their start time that re-reads a trailing lookback
-(Gong adds and edits calls late), and transcripts follow each page of calls in batches of up to
-100 non-private call ids, as Arrow tables of one row per sentence.
+`gong_source` returns one resource per entry of the endpoint catalog (`catalog.py`). Entries with
+a parent (trackers per workspace, folder calls per folder, ...) become dlt transformers fed by
+the parent's pages; entries with a window read incrementally from dlt state (the exclusive end of
+the last completed window, minus a lookback, because Gong adds and edits data late); everything is
+merged on its key, and a re-synced parent's child rows are replaced. Calls are read from
+POST /v2/calls/extensive with their full content; transcripts follow each page of calls in
+batches of up to 100 non-private call ids, as Arrow tables of one row per sentence.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Optional
 
 import dlt
@@ -20,9 +22,9 @@ import pyarrow as pa
 from dlt.common.configuration import with_config
 from dlt.sources import DltResource
 
-from .catalog import BY_NAME, CATALOG, Endpoint
+from .catalog import CATALOG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
-from .rows import call_row, transcript_table
+from .rows import transcript_table
 from .settings import (
     CALLS_CONTENT_SELECTOR,
     DEFAULT_DAILY_BUDGET,
@@ -32,13 +34,11 @@ from .settings import (
     DEFAULT_RATE_LIMIT,
     TRANSCRIPT_BATCH_SIZE,
 )
-from .windows import SyncWindow, parse_instant
+from .windows import SAFEST_TIMEZONE, Request, SyncWindow, parse_instant
 
 __all__ = ["gong_source", "make_client", "GongClient", "GongError", "SyncWindow"]
 
 logger = logging.getLogger("gong_sync.source")
-
-
 
 
 @dlt.source(name="gong")
@@ -50,16 +50,21 @@ def gong_source(
     start_date: Optional[str] = None,
     end_date: Optional[str] = None,
     lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    company_timezone: str = SAFEST_TIMEZONE,
+    activity_period: str = "WEEK",
     rate_limit: Optional[float] = DEFAULT_RATE_LIMIT,
     daily_budget: Optional[int] = DEFAULT_DAILY_BUDGET,
     max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
     include_media: bool = False,
     client: Any = None,
 ) -> Sequence[DltResource]:
-    """Returns the Gong resources, reading through `client` or a client built from the credentials.
+    """Returns every Gong resource, reading through `client` or a client built from the credentials.
 
-    `start_date` is where the first run begins (default: 30 days ago); `end_date` bounds a backfill
-    (default: now). Later runs start at the end of the last synced window minus `lookback_days`.
+    `start_date` is where a first run begins (default: 30 days ago); `end_date` bounds a backfill
+    (default: now). Later runs start at the end of the last completed window minus `lookback_days`.
+    Date-only endpoints count days in `company_timezone` (default: the westernmost zone, which
+    never asks Gong for a day that has not begun); `activity_period` is the aggregation period of
+    `activity_by_period`. Opt-in resources are returned unselected.
     """
     if client is None:
         client = make_client(base_url, access_key, access_key_secret, bearer_token,
@@ -69,16 +74,17 @@ def gong_source(
         end=parse_instant(end_date, "The end date (--end or end_date)") if end_date else None,
         lookback=pendulum.duration(seconds=int(float(lookback_days) * 86400)),
         default_history=pendulum.duration(days=DEFAULT_HISTORY_DAYS),
+        company_timezone=company_timezone,
+        period=str(activity_period).upper(),
     )
     window.validate()
     resources: dict[str, DltResource] = {}
     for endpoint in CATALOG:
-        if endpoint.kind == "list":
-            resources[endpoint.name] = _list_resource(client, endpoint)
-        elif endpoint.kind == "calls":
-            resources[endpoint.name] = _calls_resource(client, endpoint, window, include_media)
-    resources["transcripts"] = _transcripts_resource(client, BY_NAME["transcripts"], resources["calls"])
-    return [resources[e.name] for e in CATALOG]
+        parent = resources[endpoint.parent] if endpoint.parent else None
+        resources[endpoint.name] = _build_resource(client, endpoint, window, parent, include_media)
+    for endpoint in CATALOG:
+        resources[endpoint.name].selected = endpoint.default
+    return list(resources.values())
 
 
 @with_config(sections=("sources", "gong"))
@@ -104,40 +110,122 @@ def make_client(
 
 
 def _hints(endpoint: Endpoint) -> dict[str, Any]:
-    return {
+    hints: dict[str, Any] = {
         "name": endpoint.name,
         "write_disposition": {"disposition": "merge", "strategy": "delete-insert"},
         "primary_key": list(endpoint.primary_key),
         "columns": endpoint.columns or None,
     }
+    if endpoint.merge_key:
+        hints["merge_key"] = list(endpoint.merge_key)
+    return hints
 
 
-def _list_resource(client: GongClient, endpoint: Endpoint) -> DltResource:
+def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, parent: Optional[DltResource],
+                    include_media: bool) -> DltResource:
+    if endpoint.kind == "calls":
+        return _calls_resource(client, endpoint, window, include_media)
+    if endpoint.kind == "transcripts":
+        return dlt.transformer(_transcripts_reader(client, endpoint), data_from=parent, **_hints(endpoint))
+    if endpoint.kind == "call_batches":
+        return dlt.transformer(_call_batches_reader(client, endpoint), data_from=parent, **_hints(endpoint))
+    if endpoint.kind == "coaching":
+        return dlt.transformer(_coaching_reader(client, endpoint, window), data_from=parent, **_hints(endpoint))
+    if parent is not None:
+        def read_children(parent_rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+            for parent_row in parent_rows:
+                values = {param: parent_row.get(field) for param, field in endpoint.parent_params.items()}
+                if any(v is None for v in values.values()):
+                    continue
+                yield from _read_endpoint(client, endpoint, window, {k: str(v) for k, v in values.items()})
+
+        return dlt.transformer(read_children, data_from=parent, **_hints(endpoint))
+
     def read_list() -> Iterator[list[dict[str, Any]]]:
+        yield from _read_endpoint(client, endpoint, window, {})
+
+    return dlt.resource(read_list, **_hints(endpoint))()
+
+
+def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
+                   parent_values: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+    """Reads every request of one endpoint (per partition and window step) and yields pages of rows.
+
+    A window's state advances only when all of its requests completed; a clean stop (quota) ends the
+    resource and keeps what was read.
+    """
+    state = dlt.current.resource_state() if endpoint.window else {}
+    for partition in endpoint.partitions or (None,):
+        base = dict(parent_values)
+        if partition is not None and endpoint.partition_param:
+            base[endpoint.partition_param] = partition
+        # Each parent value and partition keeps its own window (e.g. one per logType or manager).
+        state_key = "|".join([*parent_values.values(), *([partition] if partition else [])]) or "all"
+        windows = state.setdefault("windows", {}) if endpoint.window else {}
+        if endpoint.window:
+            plan = window.plan(endpoint.window, windows.get(state_key), pendulum.now("UTC"))
+            requests = plan.requests
+            logger.info("%s%s: window %s .. %s (%d requests)", endpoint.name,
+                        f" [{partition}]" if partition else "", plan.start, plan.end, len(requests))
+        else:
+            plan, requests = None, [Request({})]
         count = 0
         try:
-            for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, params=endpoint.params):
-                rows = [endpoint.row(record) for record in page]
-                count += len(rows)
-                yield rows
+            for request in requests:
+                params = {**base, **{k: v for k, v in request.params.items() if k}}
+                ctx = {**base, **request.context}
+                for page in _pages(client, endpoint, params, ctx):
+                    rows = _rows(endpoint, page, ctx)
+                    count += len(rows)
+                    if rows:
+                        yield rows
         except GongStopRun as exc:
             client.stop(str(exc))
             return
-        logger.info("%s: %d rows read", endpoint.name, count)
+        if plan is not None and client.stop_reason is None and plan.new_state:
+            windows[state_key] = plan.new_state
+        logger.info("%s%s: %d rows read", endpoint.name, f" [{partition}]" if partition else "", count)
 
-    return dlt.resource(read_list, **_hints(endpoint))()
+
+def _pages(client: GongClient, endpoint: Endpoint, params: dict[str, Any],
+           ctx: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    path = endpoint.path
+    params = dict(params)
+    if "{" in path:
+        for key in list(params):
+            if "{" + key + "}" in path:
+                path = path.replace("{" + key + "}", str(params.pop(key)))
+    if endpoint.method == "GET":
+        return client.paginate("GET", path, endpoint.data_key, params={**endpoint.query, **params} or None,
+                               label=endpoint.path)
+    body = copy.deepcopy(endpoint.body)
+    if endpoint.window and endpoint.window.align_to_period:
+        body["aggregationPeriod"] = ctx["period"]
+    body["filter"] = params
+    return client.paginate("POST", path, endpoint.data_key, body=body, label=endpoint.path)
+
+
+def _rows(endpoint: Endpoint, page: Iterable[dict[str, Any]], ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for record in page:
+        made = endpoint.row(record, ctx)
+        if isinstance(made, list):
+            rows.extend(made)
+        elif made is not None:
+            rows.append(made)
+    return rows
 
 
 def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow,
                     include_media: bool) -> DltResource:
     selector = copy.deepcopy(CALLS_CONTENT_SELECTOR)
     selector["exposedFields"]["media"] = bool(include_media)
+    ctx = {"includeMedia": include_media}
 
     def read_calls() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
         now = pendulum.now("UTC").start_of("second")
         start, end = window.resolve(state.get("synced_until"), now)
-        start = start.start_of("second")
         if start >= end:
             logger.info("calls: nothing to sync, the window %s .. %s is empty", start, end)
             return
@@ -149,12 +237,9 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow,
         synced = private = 0
         try:
             for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body):
-                rows = []
-                for record in page:
-                    if (record.get("metaData") or {}).get("isPrivate"):
-                        private += 1
-                        continue
-                    rows.append(call_row(record, include_media))
+                kept = [c for c in page if not (c.get("metaData") or {}).get("isPrivate")]
+                private += len(page) - len(kept)
+                rows = _rows(endpoint, kept, ctx)
                 synced += len(rows)
                 logger.info("calls: %d calls so far (%d private skipped)", synced, private)
                 if rows:
@@ -169,14 +254,18 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow,
     return dlt.resource(read_calls, **_hints(endpoint))()
 
 
-def _transcripts_resource(client: GongClient, endpoint: Endpoint, calls: DltResource) -> DltResource:
+def _call_id_batches(calls_page: list[dict[str, Any]]) -> Iterator[list[str]]:
+    call_ids = [str(c["id"]) for c in calls_page if not c.get("isPrivate")]
+    for i in range(0, len(call_ids), TRANSCRIPT_BATCH_SIZE):
+        yield call_ids[i:i + TRANSCRIPT_BATCH_SIZE]
+
+
+def _transcripts_reader(client: GongClient, endpoint: Endpoint) -> Any:
     def read_transcripts(calls_page: list[dict[str, Any]]) -> Iterator[pa.Table]:
-        call_ids = [str(c["id"]) for c in calls_page if not c.get("isPrivate")]
-        for i in range(0, len(call_ids), TRANSCRIPT_BATCH_SIZE):
-            batch = call_ids[i:i + TRANSCRIPT_BATCH_SIZE]
-            body = {"filter": {"callIds": batch}}
+        for batch in _call_id_batches(calls_page):
             try:
-                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body):
+                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key,
+                                            body={"filter": {"callIds": batch}}):
                     table = transcript_table(page)
                     if table.num_rows:
                         yield table
@@ -184,6 +273,45 @@ def _transcripts_resource(client: GongClient, endpoint: Endpoint, calls: DltReso
                 client.stop(str(exc))
                 return
 
-    hints = _hints(endpoint)
-    hints["merge_key"] = "call_id"
-    return dlt.transformer(read_transcripts, data_from=calls, **hints)
+    return read_transcripts
+
+
+def _call_batches_reader(client: GongClient, endpoint: Endpoint) -> Any:
+    def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        for batch in _call_id_batches(calls_page):
+            try:
+                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key,
+                                            body={"filter": {"callIds": batch}}):
+                    rows = _rows(endpoint, page, {})
+                    if rows:
+                        yield rows
+            except GongStopRun as exc:
+                client.stop(str(exc))
+                return
+
+    return read_for_calls
+
+
+def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow) -> Any:
+    """Coaching is listed per manager and workspace: managers are the users others report to."""
+    seen: set[str] = set()
+    workspaces: list[str] = []
+
+    def read_coaching(users_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        managers = sorted({str(u["managerId"]) for u in users_page if u.get("managerId")} - seen)
+        if not managers:
+            return
+        seen.update(managers)
+        if not workspaces:
+            try:
+                workspaces.extend(str(w["id"]) for page in client.paginate("GET", "/v2/workspaces", "workspaces")
+                                  for w in page)
+            except GongStopRun as exc:
+                client.stop(str(exc))
+                return
+        for workspace_id in workspaces:
+            for manager_id in managers:
+                yield from _read_endpoint(client, endpoint, window,
+                                          {"workspace-id": workspace_id, "manager-id": manager_id})
+
+    return read_coaching

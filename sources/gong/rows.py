@@ -167,3 +167,164 @@ def transcript_table(call_transcripts: Iterable[dict[str, Any]]) -> pa.Table:
                 cols["text"].append(sentence.get("text"))
                 index += 1
     return pa.Table.from_pydict(cols, schema=TRANSCRIPT_SCHEMA)
+
+
+# Row functions of the catalog: each takes one record and the request's context (the parent row's
+# values, the window's day or period, the partition) and returns a row or a list of rows.
+
+Context = dict[str, Any]
+
+
+def plain_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Returns the record with ids as text and the context's keys (e.g. `workspaceId`) added."""
+    return {**ctx, **ids_to_text(record)}
+
+
+def keyed_row(key: str, source_field: str = "id") -> Any:
+    """Returns a row function whose child lists all carry `key` = the record's `source_field`."""
+
+    def row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        record = {**ctx, **ids_to_text(record)}
+        return with_parent_key(record, key, str(record.get(source_field)))
+
+    return row
+
+
+def call_row_ctx(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Adapts `call_row` to the catalog's row signature (media stays out unless ctx asks for it)."""
+    return call_row(record, include_media=bool(ctx.get("includeMedia")))
+
+
+def scorecard_row_ctx(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Adapts `scorecard_row` to the catalog's row signature."""
+    return scorecard_row(record)
+
+
+def user_row_ctx(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Adapts `user_row` to the catalog's row signature."""
+    return user_row(record)
+
+
+def stats_day_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A per-user, per-day stats record (aggregate or interaction) with the day it covers.
+
+    Nested stats objects become columns; stat lists (`personInteractionStats`) become a child table
+    that carries `userId` and `day`.
+    """
+    record = ids_to_text(record)
+    row: dict[str, Any] = {"userId": record.get("userId"), "userEmailAddress": record.get("userEmailAddress"),
+                           "day": ctx["day"]}
+    for key, value in record.items():
+        if key in row:
+            continue
+        if isinstance(value, dict):
+            row.update(value)
+        elif isinstance(value, list):
+            row[key] = [{"userId": row["userId"], "day": row["day"], **item} for item in value
+                        if isinstance(item, dict)]
+        else:
+            row[key] = value
+    return row
+
+
+def day_by_day_rows(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """One row per user and day: a count per activity, and a child list of (activity, call id)."""
+    record = ids_to_text(record)
+    rows = []
+    for day in record.get("userDailyActivityStats") or []:
+        row: dict[str, Any] = {"userId": record.get("userId"), "userEmailAddress": record.get("userEmailAddress"),
+                               "day": day.get("fromDate"), "toDate": day.get("toDate")}
+        calls = []
+        for activity, value in day.items():
+            if isinstance(value, list):
+                row[f"{activity}Count"] = len(value)
+                calls.extend({"userId": row["userId"], "day": row["day"], "activity": activity,
+                              "callId": str(call_id)} for call_id in value)
+            elif activity not in ("fromDate", "toDate"):
+                row[activity] = value
+        row["calls"] = calls
+        rows.append(row)
+    return rows
+
+
+def by_period_rows(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """One row per user and aggregation period (`period`, `periodStart`, `periodEnd`) with its counts."""
+    record = ids_to_text(record)
+    rows = []
+    for item in record.get("userAggregateActivity") or []:
+        item = dict(item)
+        rows.append({"userId": record.get("userId"), "userEmailAddress": record.get("userEmailAddress"),
+                     "period": ctx["period"], "periodStart": item.pop("fromDate", None),
+                     "periodEnd": item.pop("toDate", None), **item})
+    return rows
+
+
+def folder_call_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A call saved in a library folder, keyed by `folderId` + `callId`."""
+    record = ids_to_text(record)
+    return {"folderId": ctx["folderId"], "callId": record.pop("id", None), **record}
+
+
+def profile_user_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A user holding a permission profile, keyed by `profileId` + `userId`."""
+    record = ids_to_text(record)
+    return {"profileId": ctx["profileId"], "userId": record.pop("id", None), **record}
+
+
+def audit_log_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """An audit log entry keyed by a hash of its whole content (Gong gives entries no id)."""
+    import hashlib
+
+    record = ids_to_text(record)
+    canonical = json.dumps({"logType": ctx["logType"], **record}, sort_keys=True, separators=(",", ":"))
+    row = {"logId": hashlib.sha256(canonical.encode()).hexdigest()[:32], "logType": ctx["logType"], **record}
+    if "logRecord" in row and not isinstance(row["logRecord"], str):
+        row["logRecord"] = json.dumps(row["logRecord"], sort_keys=True, separators=(",", ":"))
+    return row
+
+
+def manual_association_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A manual CRM association event; its CRM objects carry `callId` and `created`."""
+    record = ids_to_text(record)
+    objects = [{"callId": record.get("callId"), "created": record.get("created"), **obj}
+               for obj in record.get("associatedCrmObjects") or []]
+    return {**record, "associatedCrmObjects": objects}
+
+
+def crm_schema_field_rows(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """One row per CRM field of each object type of a generic CRM integration."""
+    rows = []
+    for object_type, fields in (record or {}).items():
+        for field in fields or []:
+            field = ids_to_text(field)
+            if "orderedValueList" in field and not isinstance(field["orderedValueList"], str):
+                field["orderedValueList"] = json.dumps(field["orderedValueList"])
+            rows.append({"integrationId": ctx["integrationId"], "objectType": object_type, **field})
+    return rows
+
+
+def settings_history_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A change of one user setting, keyed by `userId` + `setting` + `time`."""
+    return {"userId": ctx["userId"], **ids_to_text(record)}
+
+
+def coaching_rows(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """One row per manager, direct report and month with the report's coaching metrics (as JSON text)."""
+    record = ids_to_text(record)
+    manager = record.get("manager") or {}
+    rows = []
+    for item in record.get("directReportsMetrics") or []:
+        report = item.get("report") or {}
+        rows.append({
+            "managerId": manager.get("id"), "reportId": report.get("id"),
+            "periodStart": ctx["periodStart"], "periodEnd": ctx["periodEnd"], "workspaceId": ctx["workspace-id"],
+            "reportEmailAddress": report.get("emailAddress"),
+            "metrics": json.dumps(item.get("metrics") or {}, sort_keys=True),
+        })
+    return rows
+
+
+def call_access_rows(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """One row per call and user that may access it."""
+    record = ids_to_text(record)
+    return [{"callId": record.get("callId"), **user} for user in record.get("users") or []]
