@@ -142,17 +142,41 @@ class GongClient:
         return max(0, self.settings.daily_budget - self.requests_used)
 
     def request(self, method: str, path: str, params: Optional[dict[str, Any]] = None,
-                body: Optional[dict[str, Any]] = None) -> Optional[dict[str, Any]]:
-        """Sends one logical request (with retries) and returns the JSON body, or None for "no records"."""
+                body: Optional[dict[str, Any]] = None, label: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """Sends one logical request (with retries) and returns the JSON body, or None for "no records".
+
+        Requests are counted under `label` (default: the path), e.g. a path template.
+        """
+        response = self.send(method, path, params=params, json_body=body, label=label)
+        status = response.status_code
+        if status == 200:
+            return self._json(response, path)
+        if status == 404 and _is_empty_result(response):
+            return None
+        raise GongApiError(
+            f"Gong answered HTTP {status} for {method} {path}: {_error_text(response)}"
+            + (" (is SOURCES__GONG__BASE_URL right?)" if status == 404 else "")
+        )
+
+    def send(self, method: str, path: str, params: Optional[dict[str, Any]] = None, json_body: Any = None,
+             files: Optional[dict[str, tuple[str, bytes, str]]] = None,
+             label: Optional[str] = None) -> requests.Response:
+        """Sends one logical request and returns Gong's final answer, whatever its status.
+
+        Auth, the budget, the limiter and the retries (429 with Retry-After, 5xx, connection errors) apply
+        as for `request`; 401/403 raise GongAuthError. For answers `request` does not take: a 201, a 409,
+        a JSON array body, a multipart upload (`files`: {field: (file name, bytes, content type)}).
+        """
         url = self.base_url + path
         attempt = 0
         while True:
-            self._spend(path)
+            self._spend(label or path)
             self._limiter.acquire()
-            logger.debug("%s %s params=%s body=%s", method, path, params, body)
+            logger.debug("%s %s params=%s body=%s", method, path, params,
+                         json_body if files is None else f"<multipart {sorted(files)}>")
             try:
                 response = self._session.request(
-                    method, url, params=params, json=body, timeout=self.settings.timeout_s,
+                    method, url, params=params, json=json_body, files=files, timeout=self.settings.timeout_s,
                     headers={"Authorization": self._auth_header, "Accept": "application/json"},
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -166,16 +190,12 @@ class GongClient:
                 continue
             status = response.status_code
             logger.debug("%s %s -> %s", method, path, status)
-            if status == 200:
-                return self._json(response, path)
             if status in (401, 403):
                 raise GongAuthError(
                     f"Gong refused the request to {path} with HTTP {status}: check "
                     "SOURCES__GONG__ACCESS_KEY / SOURCES__GONG__ACCESS_KEY_SECRET (or the bearer token) "
                     "and that the key has access to this endpoint."
                 )
-            if status == 404 and _is_empty_result(response):
-                return None
             if status in RETRYABLE_STATUSES:
                 attempt += 1
                 wait = self._retry_wait(response, attempt)
@@ -192,14 +212,14 @@ class GongClient:
                 logger.info("Gong answered %s for %s; retrying in %.1f s", status, path, wait)
                 self._sleep(wait)
                 continue
-            raise GongApiError(
-                f"Gong answered HTTP {status} for {method} {path}: {_error_text(response)}"
-                + (" (is SOURCES__GONG__BASE_URL right?)" if status == 404 else "")
-            )
+            return response
 
     def paginate(self, method: str, path: str, data_key: str, params: Optional[dict[str, Any]] = None,
-                 body: Optional[dict[str, Any]] = None) -> Iterator[list[dict[str, Any]]]:
-        """Yields the `data_key` list of every page; the cursor goes in the query (GET) or body (POST)."""
+                 body: Optional[dict[str, Any]] = None, label: Optional[str] = None) -> Iterator[list[dict[str, Any]]]:
+        """Yields the `data_key` list of every page; the cursor goes in the query (GET) or body (POST).
+
+        An answer whose `data_key` holds one object (not a list) is one page of one record.
+        """
         seen: set[str] = set()
         cursor: Optional[str] = None
         while True:
@@ -210,12 +230,14 @@ class GongClient:
                     page_params["cursor"] = cursor
                 else:
                     page_body = {**(page_body or {}), "cursor": cursor}
-            payload = self.request(method, path, params=page_params or None, body=page_body)
+            payload = self.request(method, path, params=page_params or None, body=page_body, label=label)
             if payload is None:
                 return
             records = payload.get(data_key)
             if records is None:
                 records = []
+            if isinstance(records, dict):
+                records = [records]
             if not isinstance(records, list):
                 raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
             if records:
