@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 EXIT_OK = 0
@@ -101,12 +102,33 @@ def run_sync(
     pipelines_dir: Optional[str] = None,
     source_options: Optional[dict[str, Any]] = None,
 ) -> SyncResult:
-    """Runs one sync and returns what it did; raises UserError for mistakes the user can fix."""
+    """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
+
+    Holds a lock so that two runs of the same pipeline never overlap, and counts every request in
+    the company's daily ledger (kept beside dlt's pipelines), so the budget spans runs of a day.
+    """
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    from pipelines.run_lock import RunLock, RunLockedError
+
+    pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
+    try:
+        with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
+            return _run_sync_locked(resources, start, end, full_refresh, destination, dataset, pipeline_name,
+                                    pipelines_dir, source_options)
+    except RunLockedError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _run_sync_locked(resources: Sequence[str], start: Optional[str], end: Optional[str], full_refresh: bool,
+                     destination: Any, dataset: str, pipeline_name: str, pipelines_dir: str,
+                     source_options: Optional[dict[str, Any]]) -> SyncResult:
     import dlt
     from dlt.common.configuration.exceptions import ConfigurationException
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     from sources.gong import GongError, gong_source, make_client
+    from sources.gong.budget import BudgetLedger
 
     # Transcripts arrive as Arrow tables; stamp them with the load id like every other table.
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
@@ -114,6 +136,9 @@ def run_sync(
     own_client = options.get("client") is None
     try:
         client = options.pop("client", None) or make_client()
+        if client.ledger is None:
+            host = re.sub(r"[^A-Za-z0-9.-]+", "_", client.base_url.split("://", 1)[-1])
+            client.ledger = BudgetLedger(Path(pipelines_dir) / "gong_request_budget" / f"{host}.json")
         source = gong_source(start_date=start, end_date=end, client=client, **options)
     except Exception as exc:  # dlt wraps errors raised while the source is built
         raise UserError(_user_message(exc)) from None

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .budget import BudgetLedger
+
 logger = logging.getLogger("gong_sync.client")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -108,6 +110,7 @@ class GongClient:
         session: Optional[requests.Session] = None,
         limiter: Optional[RateLimiter] = None,
         sleep: Callable[[float], None] = time.sleep,
+        ledger: Optional[BudgetLedger] = None,
     ) -> None:
         self.base_url = validate_base_url(base_url)
         self.settings = settings or ClientSettings()
@@ -125,6 +128,8 @@ class GongClient:
         self._session = session or requests.Session()
         self._limiter = limiter or RateLimiter(self.settings.rate_limit)
         self._sleep = sleep
+        # With a ledger the budget counts every request sent today, by earlier runs too.
+        self.ledger = ledger
         self._count_lock = threading.Lock()
         self.request_counts: Counter[str] = Counter()
         self.requests_used = 0
@@ -139,7 +144,8 @@ class GongClient:
         """Requests still allowed by the daily budget in this run, or None when unlimited."""
         if self.settings.daily_budget is None:
             return None
-        return max(0, self.settings.daily_budget - self.requests_used)
+        used = self.ledger.used_today() if self.ledger else self.requests_used
+        return max(0, self.settings.daily_budget - used)
 
     def request(self, method: str, path: str, params: Optional[dict[str, Any]] = None,
                 body: Optional[dict[str, Any]] = None, label: Optional[str] = None) -> Optional[dict[str, Any]]:
@@ -270,14 +276,17 @@ class GongClient:
             if self.stop_reason is not None:
                 raise GongStopRun(self.stop_reason)
             budget = self.settings.daily_budget
-            if budget is not None and self.requests_used >= budget:
+            used = self.ledger.used_today() if self.ledger else self.requests_used
+            if budget is not None and used >= budget:
                 self.stop_reason = (
                     f"The daily request budget of {budget} requests is spent; the run stopped and kept the "
-                    "work it had completed: run it again tomorrow or raise SOURCES__GONG__DAILY_BUDGET."
+                    "work it had completed: run it again after midnight UTC or raise SOURCES__GONG__DAILY_BUDGET."
                 )
                 raise GongStopRun(self.stop_reason)
             self.requests_used += 1
             self.request_counts[path] += 1
+            if self.ledger:
+                self.ledger.spend()
 
     def _backoff(self, attempt: int) -> float:
         return min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
