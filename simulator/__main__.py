@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private-ratio", type=float, default=d.private_ratio)
     p.add_argument("--error-rate", type=float, default=d.error_rate)
     p.add_argument("--latency-ms", type=int, default=d.latency_ms)
+    p.add_argument("--company-timezone", default=d.company_timezone, help="IANA zone for date-only filters")
     return p
 
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit, daily_quota=args.daily_quota, access_key=args.access_key,
         access_key_secret=args.access_key_secret, bearer_token=args.bearer_token, now=args.now,
         private_ratio=args.private_ratio, error_rate=args.error_rate, latency_ms=args.latency_ms,
+        company_timezone=args.company_timezone,
     )
     stop = threading.Event()
 

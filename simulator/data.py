@@ -68,6 +68,12 @@ def iso(dt: datetime, offset_hours: float = 0) -> str:
     return dt.astimezone(tz).isoformat(timespec="seconds")
 
 
+def tracker_id(name: str, workspace_pos: int = 0) -> str:
+    """Stable 20-digit id of a tracker in the workspace at position ``workspace_pos``."""
+    base = int.from_bytes(name.encode()[:8].ljust(8, b"_"), "big") % (8 * 10**18)
+    return str(10**19 + (base + workspace_pos * 7919) % (8 * 10**18))
+
+
 def _make_sentence(rng: random.Random, n_min: int = 5, n_max: int = 14) -> str:
     words = rng.choices(WORDS, k=rng.randint(n_min, n_max))
     return " ".join(words).capitalize() + rng.choice([".", ".", "?", "!"])
@@ -111,6 +117,7 @@ class Dataset:
     accounts: list[dict[str, Any]] = field(default_factory=list)
     by_id: dict[str, CallMeta] = field(default_factory=dict)
     user_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workspace_pos: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._content = functools.lru_cache(maxsize=512)(self._build_call)
@@ -239,8 +246,9 @@ class Dataset:
         structure = [{"name": n, "duration": s} for n, s in zip(["Intro", "Discovery", "Demo", "Wrap-up"],
                                                                 _split(rng, dur, 4), strict=False)]
         trackers = []
+        ws_pos = self.workspace_pos.get(meta.workspace_id, 0)
         for name, kind, phrases in rng.sample(TRACKERS, rng.randint(1, 4)):
-            trackers.append(self._tracker(rng, name, kind, phrases, dur, speaker_ids))
+            trackers.append(self._tracker(rng, name, kind, phrases, dur, speaker_ids, ws_pos))
         action_items = [{
             "snippetStartTime": float(t), "snippetEndTime": float(t + rng.randint(5, 30)),
             "speakerID": rng.choice(speaker_ids), "snippet": sentence(rng),
@@ -297,8 +305,8 @@ class Dataset:
         return body
 
     def _tracker(self, rng: random.Random, name: str, kind: str, phrases: list[str],
-                 dur: int, speaker_ids: list[str]) -> dict[str, Any]:
-        tid = str(10**19 + (int.from_bytes(name.encode()[:8].ljust(8, b"_"), "big") % (8 * 10**18)))
+                 dur: int, speaker_ids: list[str], ws_pos: int = 0) -> dict[str, Any]:
+        tid = tracker_id(name, ws_pos)
         phrase_rows = []
         all_occ: list[dict[str, Any]] = []
         for ph in phrases:
@@ -322,7 +330,8 @@ class Dataset:
         extra = [t for t in TRACKERS if t[0] not in have]
         if extra:
             name, kind, phrases = rng.choice(extra)
-            content["trackers"].append(self._tracker(rng, name, kind, phrases, dur, speaker_ids))
+            ws_pos = self.workspace_pos.get(self.calls[index].workspace_id, 0)
+            content["trackers"].append(self._tracker(rng, name, kind, phrases, dur, speaker_ids, ws_pos))
         topics = content["topics"]
         if len(topics) >= 2:
             shift = min(rng.randint(5, 60), topics[1]["duration"] - 1)
@@ -422,6 +431,7 @@ def build_dataset(seed: int, users: int, workspaces: int, calls_per_day: int, da
             user["managerId"] = ds.users[0 if u < 4 else rng.randrange(1, 4)]["id"]
         ds.users.append(user)
     ds.user_by_id = {u["id"]: u for u in ds.users}
+    ds.workspace_pos = {w["id"]: i for i, w in enumerate(ds.workspaces)}
 
     for a in range(40):
         name = f"{COMPANIES[a % len(COMPANIES)]}{'' if a < len(COMPANIES) else f' {a // len(COMPANIES) + 1}'}"

@@ -14,11 +14,13 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Optional
 
 import dlt
 import pendulum
 import pyarrow as pa
+import yaml
 from dlt.common.configuration import with_config
 from dlt.sources import DltResource
 
@@ -40,6 +42,19 @@ __all__ = ["gong_source", "make_client", "GongClient", "GongError", "SyncWindow"
 
 logger = logging.getLogger("gong_sync.source")
 
+CONTRACT_PATH = Path(__file__).resolve().parents[2] / "schemas" / "gong.schema.yaml"
+
+
+def apply_contract(schema: dlt.Schema, path: Path = CONTRACT_PATH) -> None:
+    """Adds the contract's tables and columns (the exported dlt schema) to the source's schema."""
+    if not path.exists():
+        return
+    contract = yaml.safe_load(path.read_text())
+    for name, table in (contract.get("tables") or {}).items():
+        if not name.startswith("_dlt"):
+            columns = {col: {**spec, "name": col} for col, spec in (table.get("columns") or {}).items()}
+            schema.update_table({**table, "name": name, "columns": columns})
+
 
 @dlt.source(name="gong")
 def gong_source(
@@ -57,6 +72,7 @@ def gong_source(
     max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
     include_media: bool = False,
     client: Any = None,
+    use_contract: bool = True,
 ) -> Sequence[DltResource]:
     """Returns every Gong resource, reading through `client` or a client built from the credentials.
 
@@ -64,8 +80,11 @@ def gong_source(
     (default: now). Later runs start at the end of the last completed window minus `lookback_days`.
     Date-only endpoints count days in `company_timezone` (default: the westernmost zone, which
     never asks Gong for a day that has not begun); `activity_period` is the aggregation period of
-    `activity_by_period`. Opt-in resources are returned unselected.
+    `activity_by_period`. Opt-in resources are returned unselected. The schema starts from the table
+    contract in schemas/ (`use_contract=False` only to regenerate it).
     """
+    if use_contract:
+        apply_contract(dlt.current.source_schema())
     if client is None:
         client = make_client(base_url, access_key, access_key_secret, bearer_token,
                              rate_limit, daily_budget, max_retry_after_s)
@@ -163,9 +182,10 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
         state_key = "|".join([*parent_values.values(), *([partition] if partition else [])]) or "all"
         windows = state.setdefault("windows", {}) if endpoint.window else {}
         if endpoint.window:
-            plan = window.plan(endpoint.window, windows.get(state_key), pendulum.now("UTC"))
+            plan = window.plan(endpoint.window, windows.get(state_key), pendulum.now("UTC").start_of("second"))
             requests = plan.requests
-            logger.info("%s%s: window %s .. %s (%d requests)", endpoint.name,
+            logger.log(logging.DEBUG if parent_values else logging.INFO, "%s%s: window %s .. %s (%d requests)",
+                       endpoint.name,
                         f" [{partition}]" if partition else "", plan.start, plan.end, len(requests))
         else:
             plan, requests = None, [Request({})]
@@ -184,7 +204,9 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
             return
         if plan is not None and client.stop_reason is None and plan.new_state:
             windows[state_key] = plan.new_state
-        logger.info("%s%s: %d rows read", endpoint.name, f" [{partition}]" if partition else "", count)
+        # Per-parent reads (one per folder, profile, user...) would flood the progress output.
+        logger.log(logging.DEBUG if parent_values else logging.INFO, "%s%s: %d rows read", endpoint.name,
+                   f" [{partition}]" if partition else "", count)
 
 
 def _pages(client: GongClient, endpoint: Endpoint, params: dict[str, Any],

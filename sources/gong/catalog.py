@@ -161,7 +161,7 @@ CATALOG: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="permission_profiles", method="GET", path="/v2/all-permission-profiles", data_key="profiles",
-        primary_key=("id",), parent="workspaces", parent_params={"workspaceId": "id"},
+        primary_key=("id",), row=r.permission_profile_row, parent="workspaces", parent_params={"workspaceId": "id"},
         description="a permission profile of a workspace",
     ),
     Endpoint(

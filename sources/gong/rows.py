@@ -13,11 +13,13 @@ def ids_to_text(value: Any) -> Any:
     """Returns `value` with every id-like field (`id`, `...Id`) that is a number turned into text.
 
     Gong ids reach 20 digits and exceed 64-bit integers; some endpoints send them as JSON numbers.
+    Null fields are left out: a missing column is null in the warehouse anyway, and a column that
+    only ever saw nulls has no type to create it with.
     """
     if isinstance(value, dict):
         return {
             k: (str(v) if _is_id_key(k) and isinstance(v, int) and not isinstance(v, bool) else ids_to_text(v))
-            for k, v in value.items()
+            for k, v in value.items() if v is not None
         }
     if isinstance(value, list):
         return [ids_to_text(v) for v in value]
@@ -328,3 +330,29 @@ def call_access_rows(record: dict[str, Any], ctx: Context) -> list[dict[str, Any
     """One row per call and user that may access it."""
     record = ids_to_text(record)
     return [{"callId": record.get("callId"), **user} for user in record.get("users") or []]
+
+
+def permission_profile_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """A permission profile: each access area's level becomes `<area>Level`, and all team leads go to one
+    child list `teamLeads` of (profileId, area, userId), so no name outgrows a warehouse's identifier limit.
+    """
+    record = {**ctx, **ids_to_text(record)}
+    profile_id = str(record.get("id"))
+    areas = {k: v for k, v in record.items() if k.endswith("Access") and isinstance(v, dict)}
+    for name, value in (record.pop("forecastPermissions", None) or {}).items():
+        if isinstance(value, dict):
+            areas[name] = value
+    leads = []
+    for area, value in areas.items():
+        record.pop(area, None)
+        value = dict(value)
+        for user_id in value.pop("teamLeadIds", None) or []:
+            leads.append({"profileId": profile_id, "area": area, "userId": str(user_id)})
+        record[f"{area}Level"] = value.pop("permissionLevel", None)
+        if area == "libraryFolderAccess":
+            record["libraryFolderIds"] = [{"profileId": profile_id, "folderId": str(f)}
+                                          for f in value.pop("libraryFolderIds", None) or []]
+        record.update({f"{area[:-len('Access')] if area.endswith('Access') else area}{k[:1].upper()}{k[1:]}": v
+                       for k, v in value.items()})
+    record["teamLeads"] = leads
+    return record

@@ -1,0 +1,86 @@
+"""The table contract: schemas/gong.schema.yaml lists every table and column gong-sync promises.
+
+A sync of every resource (replayed from a cassette) must keep every promised column with its
+promised type; new tables and columns are allowed. The source itself starts from the contract.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+import yaml
+
+from pipelines.export_schema import CONTRACT, catalog_markdown
+from pipelines.gong_pipeline import run_sync
+from sources.gong import gong_source
+from sources.gong.catalog import CATALOG, resource_names
+from tests.conftest import GongFixture
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def contract_tables() -> dict[str, Any]:
+    return yaml.safe_load(CONTRACT.read_text())["tables"]
+
+
+def broken_promises(contract: dict[str, Any], schema_tables: dict[str, Any]) -> list[str]:
+    """Returns every promised column that is missing or whose type changed."""
+    problems = []
+    for table, spec in contract.items():
+        actual = schema_tables.get(table)
+        if actual is None:
+            problems.append(f"table {table} disappeared")
+            continue
+        for column, col in spec.get("columns", {}).items():
+            have = actual["columns"].get(column)
+            if have is None:
+                problems.append(f"{table}.{column} disappeared")
+            elif col.get("data_type") and have.get("data_type") != col.get("data_type"):
+                problems.append(f"{table}.{column} changed type {col.get('data_type')} -> {have.get('data_type')}")
+    return problems
+
+
+def test_contract_covers_every_resource() -> None:
+    tables = contract_tables()
+    for endpoint in CATALOG:
+        assert endpoint.name in tables, f"{endpoint.name} is not in the contract: run make schema"
+        for key in endpoint.primary_key:
+            assert key in tables[endpoint.name]["columns"], f"{endpoint.name}.{key}"
+
+
+def test_source_starts_from_the_contract() -> None:
+    source = gong_source(client=object(), start_date="2026-10-01")
+    assert set(contract_tables()) <= set(source.schema.tables)
+    assert source.schema.tables["calls"]["columns"]["id"]["data_type"] == "text"
+
+
+@pytest.mark.sim(seed=11, users=8, calls_per_day=6, days=10, sentences_per_call=8)
+def test_a_full_sync_keeps_every_promise(gong: GongFixture, tmp_path: Path) -> None:
+    if gong.sim is not None:
+        from pipelines.export_schema import seed_simulator_crm
+
+        seed_simulator_crm(gong.base_url, gong.sim.config.access_key, gong.sim.config.access_key_secret)
+    run_sync(resource_names(), start=(NOW - timedelta(days=10)).isoformat(), end=NOW.isoformat(),
+             destination=dlt.destinations.duckdb(credentials=str(tmp_path / "w.duckdb")), dataset="gong",
+             pipeline_name="contract", pipelines_dir=str(tmp_path / "dlt"),
+             source_options={"client": gong.client(), "company_timezone": "America/New_York"})
+    schema = dlt.attach("contract", pipelines_dir=str(tmp_path / "dlt")).default_schema
+    assert broken_promises(contract_tables(), schema.tables) == []
+    loaded = {name for name, t in schema.tables.items() if not name.startswith("_dlt")}
+    assert {e.name for e in CATALOG} <= loaded
+    doc = catalog_markdown(schema)
+    assert "erDiagram" in doc and "calls ||--o{ calls__parties" in doc
+
+
+def test_a_changed_or_missing_column_breaks_the_contract() -> None:
+    contract = contract_tables()
+    changed = yaml.safe_load(yaml.safe_dump(contract))
+    changed["calls"]["columns"]["duration_s"]["data_type"] = "text"
+    del changed["users"]["columns"]["email_address"]
+    changed["users"]["columns"]["brand_new_column"] = {"data_type": "text"}
+    problems = broken_promises(contract, changed)
+    assert problems == ["calls.duration_s changed type bigint -> text", "users.email_address disappeared"]
