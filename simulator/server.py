@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import email.policy
 import hashlib
 import json
 import math
@@ -16,6 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -51,6 +53,7 @@ class SimConfig:
     private_ratio: float = 0.05
     error_rate: float = 0.0
     latency_ms: int = 0
+    company_timezone: str = "America/New_York"
 
 
 class ApiError(Exception):
@@ -61,6 +64,23 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+class Reply(dict):  # type: ignore[type-arg]
+    """A handler's JSON payload answered with a status other than 200 (e.g. 201 Created)."""
+
+    def __init__(self, status: int, payload: JSON) -> None:
+        super().__init__(payload)
+        self.status = status
+
+
+@dataclass
+class FormPart:
+    """One part of a multipart/form-data body."""
+
+    filename: str | None
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -91,6 +111,7 @@ class GongSimulator:
         self._path_counts: Counter[str] = Counter()
         self._private_transcript_ids: list[str] = []
         self._overrides: dict[str, JSON] = {}
+        self._deleted: set[str] = set()
         self._recent: deque[float] = deque()
         self._quota_day: str = ""
         self._quota_used = 0
@@ -177,11 +198,31 @@ class GongSimulator:
         with self._lock:
             self._overrides.setdefault(call_id, {}).update(edits)
 
+    def delete_call(self, call_id: str) -> None:
+        """Delete a call: it disappears from every endpoint from now on."""
+        if call_id not in self.data.by_id:
+            raise KeyError(call_id)
+        with self._lock:
+            self._deleted.add(call_id)
+
+    def is_deleted(self, call_id: str) -> bool:
+        """True once ``delete_call`` removed the call."""
+        return call_id in self._deleted
+
+    def set_quota(self, limit: int | None, used: int | None = None) -> None:
+        """Set the daily quota (None = unlimited) and optionally today's used count."""
+        with self._lock:
+            self.config.daily_quota = limit
+            if used is not None:
+                self._quota_day = self.clock.now().strftime("%Y-%m-%d")
+                self._quota_used = max(0, used)
+
     def call_ids(self, include_private: bool = True, visible_only: bool = True) -> list[str]:
-        """Call ids ordered by start time (optionally only API-visible ones)."""
+        """Call ids ordered by start time (optionally only API-visible ones); deleted calls excluded."""
         now = self.clock.now()
         return [c.id for c in self.data.calls
-                if (include_private or not c.is_private) and (not visible_only or c.visible_at <= now)]
+                if (include_private or not c.is_private) and (not visible_only or c.visible_at <= now)
+                and c.id not in self._deleted]
 
     def private_call_ids(self) -> list[str]:
         """Ids of all private calls (visible or not)."""
@@ -199,6 +240,8 @@ class GongSimulator:
                 "totalRequests": sum(self._path_counts.values()),
                 "privateTranscriptRequests": list(self._private_transcript_ids),
                 "quotaUsedToday": self._quota_used,
+                "dailyQuota": self.config.daily_quota,
+                "deletedCalls": sorted(self._deleted),
                 "now": _iso(self.clock.now()),
             }
 
@@ -210,7 +253,10 @@ class GongSimulator:
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         body: Any = None
         body_error = False
-        if raw_body.strip():
+        if headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            body = _parse_multipart(headers["content-type"], raw_body)
+            body_error = body is None
+        elif raw_body.strip():
             try:
                 body = json.loads(raw_body)
             except (ValueError, UnicodeDecodeError):
@@ -238,6 +284,10 @@ class GongSimulator:
             return _json(200, {"requestId": rid, **self._sim_hook(method, path, body)})
         route = self._routes.get(path)
         if route is None:
+            route, params = self._match_template(path)
+            if route is not None:
+                query = {**query, "_path": params}
+        if route is None:
             html = b"<html><body><h1>404 Not Found</h1><p>No such resource.</p></body></html>"
             return Response(404, html, {"Content-Type": "text/html; charset=utf-8"})
         handler = route.get(method)
@@ -250,10 +300,30 @@ class GongSimulator:
             time.sleep(self.config.latency_ms / 1000)
         if body_error:
             raise ApiError(400, "Malformed JSON in request body")
-        if method == "POST" and not isinstance(body, dict):
+        # Handlers marked `any_body` (JSON arrays, multipart uploads) check their own bodies.
+        if method == "POST" and not isinstance(body, dict) and not getattr(handler, "any_body", False):
             raise ApiError(400, "Request body must be a JSON object with a 'filter'")
         payload = handler(query, body)
-        return _json(200, {"requestId": rid, **payload})
+        return _json(getattr(payload, "status", 200), {"requestId": rid, **payload})
+
+    def _match_template(self, path: str) -> tuple[dict[str, Callable[[JSON, Any], JSON]] | None, dict[str, str]]:
+        """Match routes keyed by a template such as ``/v2/users/{id}/settings-history``."""
+        parts = path.split("/")
+        for template, route in self._routes.items():
+            if "{" not in template:
+                continue
+            tparts = template.split("/")
+            if len(tparts) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for t, p in zip(tparts, parts, strict=True):
+                if t.startswith("{") and t.endswith("}") and p:
+                    params[t[1:-1]] = p
+                elif t != p:
+                    break
+            else:
+                return route, params
+        return None, {}
 
     def _admit(self) -> None:
         """Apply rate limit, daily quota and injected errors."""
@@ -296,6 +366,19 @@ class GongSimulator:
         if path == "/_sim/quota/reset" and method == "POST":
             self.reset_quota()
             return {"quotaUsedToday": 0}
+        if path == "/_sim/quota" and method == "POST":
+            limit, used = body.get("limit", self.config.daily_quota), body.get("used")
+            if not (limit is None or isinstance(limit, int)) or not (used is None or isinstance(used, int)):
+                raise ApiError(400, "quota 'limit' and 'used' must be integers (limit may be null)")
+            self.set_quota(limit, used)
+            return {"dailyQuota": limit, "quotaUsedToday": self._quota_used}
+        if path.startswith("/_sim/calls/") and method == "DELETE":
+            call_id = path.rsplit("/", 1)[1]
+            try:
+                self.delete_call(call_id)
+            except KeyError as err:
+                raise ApiError(404, f"Unknown call id {call_id}") from err
+            return {"callId": call_id, "deleted": True}
         if path.startswith("/_sim/calls/") and method == "POST":
             call_id = path.rsplit("/", 1)[1]
             allowed = {"parties", "trackers", "topics", "title"}
@@ -363,8 +446,9 @@ class GongSimulator:
             wanted = set(ids)
             candidates = [c for c in candidates if c.id in wanted]
         out = []
+        deleted = self._deleted
         for c in candidates:
-            if c.visible_at > now:
+            if c.visible_at > now or c.id in deleted:
                 continue
             if ws and c.workspace_id != ws:
                 continue
@@ -452,6 +536,22 @@ class GongSimulator:
         if exposed.get("media"):
             out["media"] = _media_urls(meta.id, body["_video"], now)
         return out
+
+
+def _parse_multipart(content_type: str, raw: bytes) -> dict[str, FormPart] | None:
+    """The parts of a multipart/form-data body by field name, or None when it is malformed."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    if not message.is_multipart():
+        return None
+    parts: dict[str, FormPart] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            return None
+        data = part.get_payload(decode=True)
+        parts[name] = FormPart(part.get_filename(), part.get_content_type(), data if isinstance(data, bytes) else b"")
+    return parts
 
 
 def _strip_occurrences(tracker: JSON) -> JSON:

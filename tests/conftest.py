@@ -161,3 +161,24 @@ def require_postgres() -> str:
             pytest.fail(reason + "; CI must run the Postgres tests.")
         pytest.skip(reason + "; start Postgres or set GONG_SYNC_TEST_POSTGRES to run these tests.")
     return url
+
+
+def mariadb_url() -> str:
+    """The MariaDB/MySQL test database URL (GONG_SYNC_TEST_MARIADB overrides)."""
+    return os.environ.get("GONG_SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def require_mariadb() -> str:
+    """Returns the MariaDB URL, skipping on a laptop without it, failing in CI (CI=true)."""
+    import sqlalchemy as sa
+
+    url = mariadb_url()
+    try:
+        sa.create_engine(url, connect_args={"connect_timeout": 3}).connect().close()
+    except sa.exc.SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", exc)).strip().splitlines()
+        reason = f"MariaDB at {url} is unreachable ({first[0] if first else type(exc).__name__})"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason + "; CI must run the MariaDB tests.")
+        pytest.skip(reason + "; start MariaDB or set GONG_SYNC_TEST_MARIADB to run these tests.")
+    return url
