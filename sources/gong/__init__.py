@@ -36,7 +36,7 @@ from .settings import (
     DEFAULT_RATE_LIMIT,
     TRANSCRIPT_BATCH_SIZE,
 )
-from .windows import SAFEST_TIMEZONE, Request, SyncWindow, parse_instant
+from .windows import SAFEST_TIMEZONE, Request, SyncWindow, literal_date, parse_instant
 
 __all__ = ["gong_source", "make_client", "GongClient", "GongError", "SyncWindow"]
 
@@ -95,6 +95,8 @@ def gong_source(
         default_history=pendulum.duration(days=DEFAULT_HISTORY_DAYS),
         company_timezone=company_timezone,
         period=str(activity_period).upper(),
+        start_day=literal_date(start_date) if start_date else None,
+        end_day=literal_date(end_date) if end_date else None,
     )
     window.validate()
     resources: dict[str, DltResource] = {}

@@ -40,6 +40,18 @@ def parse_instant(value: object, name: str) -> DateTime:
     raise GongError(f"{name} {value!r} is not a date: use YYYY-MM-DD or an ISO-8601 date-time.")
 
 
+def literal_date(value: object) -> Optional[Date]:
+    """Returns the date a bare `YYYY-MM-DD` names (for date-only endpoints it means that day in the
+    company's time zone, not midnight UTC), or None for a date-time."""
+    text = str(value).strip()
+    if len(text) != 10:
+        return None
+    try:
+        return Date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Request:
     """One request of a window: the filter values to send and the context its rows get."""
@@ -73,6 +85,8 @@ class SyncWindow:
     default_history: Duration
     company_timezone: str = SAFEST_TIMEZONE
     period: str = "WEEK"
+    start_day: Optional[Date] = None
+    end_day: Optional[Date] = None
 
     def validate(self) -> None:
         """Raises GongError when the bounds are reversed, the lookback negative or a setting unknown."""
@@ -152,9 +166,9 @@ class SyncWindow:
         tz = pendulum.timezone(self.company_timezone)
         today = now.in_timezone(tz).date()
         cap = today if spec.to_limit == "today" else today.add(days=1)
-        end = min(self.end.in_timezone(tz).date(), cap) if self.end else cap
+        end = min(self.end_day or self.end.in_timezone(tz).date(), cap) if self.end else cap
         if self.start is not None:
-            start = self.start.in_timezone(tz).date()
+            start = self.start_day or self.start.in_timezone(tz).date()
         elif synced_until:
             start = Date.fromisoformat(synced_until[:10]).subtract(days=math.ceil(self.lookback.total_days()))
         else:
