@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: help sync demo test lint record-cassettes clean install
+.PHONY: help sync crm-upload demo test lint record-cassettes clean install
 
 help:
 	@echo "make demo    sync a simulated Gong account into demo/gong_demo.duckdb and query it (no credentials)"
 	@echo "make sync    sync your Gong account (SOURCES__GONG__* or .dlt/secrets.toml); ARGS='--help' for options"
+	@echo "make crm-upload   push CRM rows from SQL into Gong (crm_mapping.toml); ARGS='--dry-run', ARGS='--help'"
 	@echo "make test    run the test suite (replays recorded HTTP; needs Postgres on 127.0.0.1:5432 in CI)"
 	@echo "make lint    ruff"
 	@echo "make record-cassettes   re-record the test cassettes against the local simulator"
@@ -30,6 +31,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 sync: $(STAMP)
 	@$(BIN)/gong-sync $(ARGS)
+
+crm-upload: $(STAMP)
+	@$(BIN)/gong-crm-upload $(ARGS)
 
 demo: $(STAMP)
 	@$(BIN)/python -m pipelines.demo $(ARGS)
