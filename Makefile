@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: help sync crm-upload demo test lint record-cassettes clean install
+.PHONY: help sync crm-upload demo test lint record-cassettes schema clean install
 
 help:
 	@echo "make demo    sync a simulated Gong account into demo/gong_demo.duckdb and query it (no credentials)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test    run the test suite (replays recorded HTTP; needs Postgres on 127.0.0.1:5432 in CI)"
 	@echo "make lint    ruff"
 	@echo "make record-cassettes   re-record the test cassettes against the local simulator"
+	@echo "make schema  regenerate the table contract (schemas/gong.schema.yaml) and docs/tables.md"
 
 install: $(STAMP)
 
@@ -43,6 +44,9 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
+
+schema: $(STAMP)
+	@$(BIN)/python -m pipelines.export_schema
 
 record-cassettes: $(STAMP)
 	@GONG_SYNC_RECORD=1 $(BIN)/python -m pytest -q $(ARGS)
