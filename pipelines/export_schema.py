@@ -74,7 +74,8 @@ def sync_everything(workdir: Path) -> Any:
         run_sync(resource_names(), start=(now - timedelta(days=10)).isoformat(), end=now.isoformat(),
                  destination=destination, dataset="gong", pipeline_name="gong_schema_export",
                  pipelines_dir=str(workdir / "dlt"),
-                 source_options={"client": client, "company_timezone": "America/New_York", "use_contract": False})
+                 source_options={"client": client, "company_timezone": "America/New_York", "use_contract": False},
+                 window_days=30)
     return dlt.attach("gong_schema_export", pipelines_dir=str(workdir / "dlt"))
 
 

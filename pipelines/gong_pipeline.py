@@ -24,6 +24,10 @@ EXIT_STOPPED_EARLY = 3
 
 DEFAULT_PIPELINE_NAME = "gong"
 DEFAULT_DATASET = "gong"
+DEFAULT_WINDOW_DAYS = 7.0
+DEFAULT_RECONCILE_DAYS = 30.0
+
+logger = logging.getLogger("gong_sync.pipeline")
 
 
 @dataclass
@@ -38,6 +42,8 @@ class SyncResult:
     stop_reason: Optional[str] = None
     destination: str = ""
     dataset: str = ""
+    windows: int = 1
+    deleted_calls: Optional[int] = None
 
 
 class UserError(Exception):
@@ -60,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                         + ", ".join(resource_names(default_only=True)) + ")")
     parser.add_argument("--start", default=None, help="backfill from this date (YYYY-MM-DD or ISO date-time, UTC)")
     parser.add_argument("--end", default=None, help="backfill up to this date, exclusive (default: now)")
+    parser.add_argument("--reconcile", action="store_true",
+                        help="re-read the last --reconcile-days and delete the calls Gong no longer returns "
+                        "(deleted or made private), with their child rows and transcripts; weekly is enough")
+    parser.add_argument("--reconcile-days", type=float, default=DEFAULT_RECONCILE_DAYS,
+                        help=f"days a reconcile run re-reads (default {DEFAULT_RECONCILE_DAYS:g})")
+    parser.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS,
+                        help="long ranges load in windows of this many days, each committed on its own "
+                        f"(default {DEFAULT_WINDOW_DAYS:g})")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the synced tables and state first and sync again from the start date")
     parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
@@ -101,78 +115,261 @@ def run_sync(
     pipeline_name: str = DEFAULT_PIPELINE_NAME,
     pipelines_dir: Optional[str] = None,
     source_options: Optional[dict[str, Any]] = None,
+    reconcile: bool = False,
+    reconcile_days: float = DEFAULT_RECONCILE_DAYS,
+    window_days: float = DEFAULT_WINDOW_DAYS,
+    progress: Any = None,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
 
     Holds a lock so that two runs of the same pipeline never overlap, and counts every request in
     the company's daily ledger (kept beside dlt's pipelines), so the budget spans runs of a day.
+    A long range (a backfill, a first run, a resumed run) is cut into windows of `window_days`
+    that each load and commit on their own. `reconcile` re-reads `reconcile_days` and deletes the
+    calls Gong no longer returns there.
     """
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
     from pipelines.run_lock import RunLock, RunLockedError
+    from sources.gong import GongError
 
     pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
-            return _run_sync_locked(resources, start, end, full_refresh, destination, dataset, pipeline_name,
-                                    pipelines_dir, source_options)
-    except RunLockedError as exc:
+            runner = _SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir,
+                                 dict(source_options or {}), progress)
+            try:
+                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days)
+            finally:
+                runner.close()
+    except (RunLockedError, GongError) as exc:
         raise UserError(str(exc)) from None
 
 
-def _run_sync_locked(resources: Sequence[str], start: Optional[str], end: Optional[str], full_refresh: bool,
-                     destination: Any, dataset: str, pipeline_name: str, pipelines_dir: str,
-                     source_options: Optional[dict[str, Any]]) -> SyncResult:
-    import dlt
-    from dlt.common.configuration.exceptions import ConfigurationException
-    from dlt.pipeline.exceptions import PipelineStepFailed
+class _SyncRunner:
+    """One locked sync: finishes leftovers of an interrupted run, then loads window after window."""
 
-    from sources.gong import GongError, gong_source, make_client
-    from sources.gong.budget import BudgetLedger
+    def __init__(self, resources: Sequence[str], destination: Any, dataset: str, pipeline_name: str,
+                 pipelines_dir: str, options: dict[str, Any], progress: Any) -> None:
+        import dlt
 
-    # Transcripts arrive as Arrow tables; stamp them with the load id like every other table.
-    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
-    options = dict(source_options or {})
-    own_client = options.get("client") is None
-    try:
-        client = options.pop("client", None) or make_client()
-        if client.ledger is None:
-            host = re.sub(r"[^A-Za-z0-9.-]+", "_", client.base_url.split("://", 1)[-1])
-            client.ledger = BudgetLedger(Path(pipelines_dir) / "gong_request_budget" / f"{host}.json")
-        source = gong_source(start_date=start, end_date=end, client=client, **options)
-    except Exception as exc:  # dlt wraps errors raised while the source is built
-        raise UserError(_user_message(exc)) from None
-    source = source.with_resources(*resources)
-    try:
-        pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=destination, dataset_name=dataset,
-                                pipelines_dir=pipelines_dir)
-    except Exception as exc:
-        raise UserError(f"The destination {destination!r} could not be set up: {_user_message(exc)}") from None
-    try:
-        pipeline.run(source, refresh="drop_sources" if full_refresh else None)
-    except PipelineStepFailed as exc:
-        raise UserError(_step_message(exc)) from None
-    except (GongError, ConfigurationException) as exc:
-        raise UserError(_user_message(exc)) from None
-    except Exception as exc:
-        raise UserError(_step_message_generic(exc, destination)) from None
-    finally:
-        if own_client:
-            client.close()
+        from sources.gong import make_client
+        from sources.gong.budget import BudgetLedger
 
-    trace = pipeline.last_trace
-    rows = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
-    state = pipeline.state.get("sources", {}).get("gong", {}).get("resources", {}).get("calls", {})
-    return SyncResult(
-        row_counts={k: v for k, v in rows.items() if not k.startswith("_dlt")},
-        request_counts=dict(client.request_counts),
-        requests_used=client.requests_used,
-        budget_left=client.budget_left,
-        window=state.get("last_window") if "calls" in resources or "transcripts" in resources else None,
-        stop_reason=client.stop_reason,
-        destination=pipeline.destination.destination_name if pipeline.destination else str(destination),
-        dataset=dataset,
-    )
+        # Transcripts arrive as Arrow tables; stamp them with the load id like every other table.
+        os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+        self.resources = list(resources)
+        self.destination = destination
+        self.options = options
+        self.own_client = options.get("client") is None
+        try:
+            self.client = options.pop("client", None) or make_client()
+        except Exception as exc:  # dlt wraps errors raised while resolving the configuration
+            raise UserError(_user_message(exc)) from None
+        if self.client.ledger is None:
+            host = re.sub(r"[^A-Za-z0-9.-]+", "_", self.client.base_url.split("://", 1)[-1])
+            self.client.ledger = BudgetLedger(Path(pipelines_dir) / "gong_request_budget" / f"{host}.json")
+        try:
+            self.pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=destination, dataset_name=dataset,
+                                         pipelines_dir=pipelines_dir, progress=progress)
+        except Exception as exc:
+            raise UserError(f"The destination {destination!r} could not be set up: {_user_message(exc)}") from None
+        self.refresh: Optional[str] = None
+        self.result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name",
+                                                                          destination)))
+
+    def close(self) -> None:
+        if self.own_client:
+            self.client.close()
+
+    def run(self, start: Optional[str], end: Optional[str], full_refresh: bool, reconcile: bool,
+            reconcile_days: float, window_days: float) -> SyncResult:
+        from sources.gong.windows import parse_instant
+
+        self._guard(self._finish_pending)
+        # A full refresh drops the source's tables and state with the first window it loads.
+        self.refresh = "drop_sources" if full_refresh else None
+        now = pendulum_now()
+        end_at = parse_instant(end, "The end date (--end)") if end else now
+        if reconcile and not start:
+            start = (end_at - _days(reconcile_days)).isoformat()
+        windows = self._windows(start, end, now, window_days)
+        seen: Optional[set[str]] = set() if reconcile else None
+        for index, (w_start, w_end) in enumerate(windows):
+            names = self.resources if index == 0 else [n for n in self.resources if _is_windowed(n)]
+            if not names:
+                break
+            if len(windows) > 1:
+                logger.info("window %d of %d: %s .. %s", index + 1, len(windows), w_start, w_end or "now")
+            self._guard(lambda s=w_start, e=w_end, n=names: self._load(self._source(s, e, n, seen)))
+            if self.client.stop_reason:
+                break
+        if reconcile and seen is not None and not self.client.stop_reason:
+            begin = parse_instant(start, "The start date (--start)") if start else end_at
+            self._guard(lambda: self._reconcile(seen, begin.isoformat(), end_at.isoformat()))
+        self._summarize(windows)
+        return self.result
+
+    def _source(self, start: Optional[str], end: Optional[str], names: Sequence[str],
+                seen: Optional[set[str]] = None) -> Any:
+        from sources.gong import gong_source
+
+        try:
+            source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen,
+                                 **self.options)
+        except Exception as exc:  # dlt wraps errors raised while the source is built
+            raise UserError(_user_message(exc)) from None
+        return source.with_resources(*names) if names else source.with_resources()
+
+    def _windows(self, start: Optional[str], end: Optional[str], now: Any,
+                 window_days: float) -> list[tuple[Optional[str], Optional[str]]]:
+        """Cuts [start, end) into windows of `window_days`; one window when the range is short.
+
+        The bounds the user gave are passed on as given (a bare date means a company day to the
+        date-only endpoints); an open start resumes from the stored state, an open end is now.
+        """
+        from sources.gong.windows import parse_instant
+
+        end_at = parse_instant(end, "The end date (--end)") if end else now
+        begin = parse_instant(start, "The start date (--start)") if start else self._resume_point(now)
+        if window_days <= 0 or end_at - begin <= _days(window_days):
+            return [(start, end)]
+        bounds: list[tuple[Optional[str], Optional[str]]] = []
+        cursor = begin
+        while cursor < end_at:
+            nxt = min(cursor + _days(window_days), end_at)
+            bounds.append((cursor.isoformat(), nxt.isoformat()))
+            cursor = nxt
+        bounds[0] = (start or bounds[0][0], bounds[0][1])
+        bounds[-1] = (bounds[-1][0], end)
+        return bounds
+
+    def _resume_point(self, now: Any) -> Any:
+        """Where an open run would start: the stored calls window minus the lookback, or the first-run start."""
+        import dlt
+        import pendulum
+
+        from sources.gong.settings import DEFAULT_HISTORY_DAYS, DEFAULT_LOOKBACK_DAYS
+        from sources.gong.windows import parse_instant
+
+        self._guard(self.pipeline.sync_destination)
+        calls = {} if self.refresh else _calls_state(self.pipeline)
+        lookback = self.options.get("lookback_days") or dlt.config.get("sources.gong.lookback_days", float)
+        lookback = DEFAULT_LOOKBACK_DAYS if lookback is None else float(lookback)
+        if calls.get("synced_until"):
+            return pendulum.parse(calls["synced_until"]).in_timezone("UTC") - _days(lookback)
+        configured = self.options.get("start_date") or dlt.config.get("sources.gong.start_date", str)
+        if configured:
+            return parse_instant(configured, "start_date")
+        return now - _days(DEFAULT_HISTORY_DAYS)
+
+    def _finish_pending(self) -> None:
+        """Loads what an interrupted run left extracted or normalized, before anything new is read."""
+        if self.pipeline.has_pending_data:
+            count = len(self.pipeline.list_extracted_load_packages()) + len(
+                self.pipeline.list_normalized_load_packages())
+            logger.info("finishing %d load package(s) left by an interrupted run", count)
+            self.pipeline.run()
+            self._add_counts()
+
+    def _load(self, source: Any) -> None:
+        self.pipeline.run(source, refresh=self.refresh)
+        self.refresh = None
+        self._add_counts()
+
+    def _reconcile(self, seen: set[str], start: str, end: str) -> None:
+        """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""
+        from sources.gong import gong_tombstones
+
+        stored = self._stored_call_ids(start, end)
+        gone = sorted(stored - seen)
+        self.result.deleted_calls = len(gone)
+        logger.info("reconcile: %d calls stored in the window, %d returned by Gong, %d to delete",
+                    len(stored), len(seen & stored), len(gone))
+        if gone:
+            self.pipeline.run(gong_tombstones(gone))
+
+    def _stored_call_ids(self, start: str, end: str) -> set[str]:
+        from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+        try:
+            with self.pipeline.sql_client() as sql:
+                table = sql.make_qualified_table_name("calls")
+                rows = sql.execute_sql(f"SELECT id FROM {table} WHERE started >= %s AND started < %s",
+                                       _as_datetime(start), _as_datetime(end))
+        except DatabaseUndefinedRelation:
+            return set()
+        return {str(r[0]) for r in rows or []}
+
+    def _add_counts(self) -> None:
+        trace = self.pipeline.last_trace
+        info = trace.last_normalize_info if trace else None
+        for table, count in (dict(info.row_counts) if info else {}).items():
+            if not table.startswith("_dlt"):
+                self.result.row_counts[table] = self.result.row_counts.get(table, 0) + count
+
+    def _summarize(self, windows: list[tuple[Optional[str], Optional[str]]]) -> None:
+        state = _calls_state(self.pipeline)
+        result = self.result
+        result.request_counts = dict(self.client.request_counts)
+        result.requests_used = self.client.requests_used
+        result.budget_left = self.client.budget_left
+        result.stop_reason = self.client.stop_reason
+        result.windows = len(windows)
+        if "calls" in self.resources or "transcripts" in self.resources:
+            result.window = state.get("last_window")
+            if len(windows) > 1 and windows[0][0]:
+                result.window = [windows[0][0], (state.get("last_window") or [None, windows[-1][1]])[1]]
+        if self.pipeline.destination:
+            result.destination = self.pipeline.destination.destination_name
+
+    def _guard(self, step: Any) -> Any:
+        """Runs one pipeline step, turning every failure into one sentence for the user."""
+        from dlt.common.configuration.exceptions import ConfigurationException
+        from dlt.pipeline.exceptions import PipelineStepFailed
+
+        from sources.gong import GongError
+
+        try:
+            return step()
+        except UserError:
+            raise
+        except PipelineStepFailed as exc:
+            raise UserError(_step_message(exc)) from None
+        except (GongError, ConfigurationException) as exc:
+            raise UserError(_user_message(exc)) from None
+        except Exception as exc:
+            raise UserError(_step_message_generic(exc, self.destination)) from None
+
+
+def _calls_state(pipeline: Any) -> dict[str, Any]:
+    return pipeline.state.get("sources", {}).get("gong", {}).get("resources", {}).get("calls", {})
+
+
+def _is_windowed(name: str) -> bool:
+    from sources.gong.catalog import BY_NAME
+
+    endpoint = BY_NAME[name]
+    return endpoint.window is not None or endpoint.kind in ("calls", "transcripts", "call_batches", "coaching")
+
+
+def _days(days: float) -> Any:
+    import pendulum
+
+    return pendulum.duration(seconds=int(float(days) * 86400))
+
+
+def _as_datetime(value: str) -> Any:
+    import pendulum
+
+    return pendulum.parse(value).in_timezone("UTC")
+
+
+def pendulum_now() -> Any:
+    """The current UTC time, to the second."""
+    import pendulum
+
+    return pendulum.now("UTC").start_of("second")
 
 
 _SECRET_URL = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
@@ -197,6 +394,18 @@ def _root_causes(exc: BaseException) -> list[BaseException]:
             if isinstance(nxt, BaseException):
                 todo.append(nxt)
     return chain
+
+
+def _deepest_cause(exc: BaseException) -> BaseException:
+    """Follows the explicit causes (dlt's wrapped exception, `raise ... from`) to the original error."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = getattr(exc, "exception", None) or exc.__cause__
+        if not isinstance(nxt, BaseException):
+            break
+        exc = nxt
+    return exc
 
 
 def _user_message(exc: BaseException) -> str:
@@ -237,7 +446,7 @@ def _step_message_generic(exc: BaseException, destination: Any, step: str = "run
             )
         if isinstance(e, DestinationUndefinedEntity):
             return scrub(f"The {destination} destination is missing something: {str(e).splitlines()[0][:200]}.")
-    last = causes[-1]
+    last = _deepest_cause(exc)
     detail = str(last).splitlines()[0][:300] if str(last) else ""
     return scrub(f"The {step} step failed: {type(last).__name__}: {detail}")
 
@@ -248,7 +457,10 @@ def print_summary(result: SyncResult, out: Any = None) -> None:
     w = out.write
     w(f"\nSync summary ({result.destination}, dataset {result.dataset})\n")
     if result.window:
-        w(f"  calls window synced: {result.window[0]} .. {result.window[1]} (end exclusive)\n")
+        w(f"  calls window synced: {result.window[0]} .. {result.window[1]} (end exclusive)"
+          + (f", in {result.windows} windows" if result.windows > 1 else "") + "\n")
+    if result.deleted_calls is not None:
+        w(f"  reconcile: {result.deleted_calls} calls Gong no longer returns were deleted with all their rows\n")
     w("  rows loaded per table:\n")
     if not result.row_counts:
         w("    (no rows)\n")
@@ -285,7 +497,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   flush=True)
         result = run_sync(resources, start=args.start, end=args.end, full_refresh=args.full_refresh,
                           destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
-                          pipelines_dir=args.pipelines_dir)
+                          pipelines_dir=args.pipelines_dir, reconcile=args.reconcile,
+                          reconcile_days=args.reconcile_days, window_days=args.window_days)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_ERROR

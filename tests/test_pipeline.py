@@ -71,12 +71,12 @@ def duck(tmp_path: Path) -> Warehouse:
 
 
 def sync(gong: GongFixture, wh: Warehouse, resources: tuple[str, ...] = ("calls", "transcripts"),
-         start: str | None = START, end: str | None = END, **options: Any) -> SyncResult:
+         start: str | None = START, end: str | None = END, window_days: float = 30, **options: Any) -> SyncResult:
     options.setdefault("lookback_days", 2)
     client = gong.client(**options.pop("client_settings", {}))
     return run_sync(list(resources), start=start, end=end, destination=wh.destination, dataset=wh.dataset,
                     pipeline_name="test_gong", pipelines_dir=str(wh.tmp_path / "dlt"),
-                    source_options={"client": client, **options})
+                    source_options={"client": client, **options}, window_days=window_days)
 
 
 def table_counts(wh: Warehouse, tables: list[str]) -> dict[str, int]:

@@ -67,7 +67,7 @@ def test_a_full_sync_keeps_every_promise(gong: GongFixture, tmp_path: Path) -> N
     run_sync(resource_names(), start=(NOW - timedelta(days=10)).isoformat(), end=NOW.isoformat(),
              destination=dlt.destinations.duckdb(credentials=str(tmp_path / "w.duckdb")), dataset="gong",
              pipeline_name="contract", pipelines_dir=str(tmp_path / "dlt"),
-             source_options={"client": gong.client(), "company_timezone": "America/New_York"})
+             source_options={"client": gong.client(), "company_timezone": "America/New_York"}, window_days=30)
     schema = dlt.attach("contract", pipelines_dir=str(tmp_path / "dlt")).default_schema
     assert broken_promises(contract_tables(), schema.tables) == []
     loaded = {name for name, t in schema.tables.items() if not name.startswith("_dlt")}

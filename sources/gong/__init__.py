@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,7 +25,7 @@ import yaml
 from dlt.common.configuration import with_config
 from dlt.sources import DltResource
 
-from .catalog import CATALOG, Endpoint
+from .catalog import BY_NAME, CATALOG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
 from .rows import transcript_table
 from .settings import (
@@ -38,7 +39,7 @@ from .settings import (
 )
 from .windows import SAFEST_TIMEZONE, Request, SyncWindow, literal_date, parse_instant
 
-__all__ = ["gong_source", "make_client", "GongClient", "GongError", "SyncWindow"]
+__all__ = ["gong_source", "gong_tombstones", "make_client", "GongClient", "GongError", "SyncWindow"]
 
 logger = logging.getLogger("gong_sync.source")
 
@@ -71,8 +72,10 @@ def gong_source(
     daily_budget: Optional[int] = DEFAULT_DAILY_BUDGET,
     max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
     include_media: bool = False,
+    lookback_days_by_resource: Optional[dict[str, float]] = None,
     client: Any = None,
     use_contract: bool = True,
+    seen_call_ids: Any = None,
 ) -> Sequence[DltResource]:
     """Returns every Gong resource, reading through `client` or a client built from the credentials.
 
@@ -81,7 +84,9 @@ def gong_source(
     Date-only endpoints count days in `company_timezone` (default: the westernmost zone, which
     never asks Gong for a day that has not begun); `activity_period` is the aggregation period of
     `activity_by_period`. Opt-in resources are returned unselected. The schema starts from the table
-    contract in schemas/ (`use_contract=False` only to regenerate it).
+    contract in schemas/ (`use_contract=False` only to regenerate it). `lookback_days_by_resource`
+    overrides the lookback per resource (e.g. {"audit_logs": 1, "calls": 7}). `seen_call_ids`, a set,
+    collects the id of every non-private call Gong returned (reconcile runs compare it with the warehouse).
     """
     if use_contract:
         apply_contract(dlt.current.source_schema())
@@ -99,10 +104,20 @@ def gong_source(
         end_day=literal_date(end_date) if end_date else None,
     )
     window.validate()
+    overrides = {str(k): float(v) for k, v in (lookback_days_by_resource or {}).items()}
+    unknown = sorted(set(overrides) - set(BY_NAME))
+    if unknown:
+        raise GongError(f"lookback_days_by_resource names unknown resources {', '.join(unknown)}: "
+                        f"choose from {', '.join(BY_NAME)}.")
     resources: dict[str, DltResource] = {}
     for endpoint in CATALOG:
         parent = resources[endpoint.parent] if endpoint.parent else None
-        resources[endpoint.name] = _build_resource(client, endpoint, window, parent, include_media)
+        own_window = window
+        if endpoint.name in overrides:
+            own_window = replace(window, lookback=pendulum.duration(seconds=int(overrides[endpoint.name] * 86400)))
+            own_window.validate()
+        resources[endpoint.name] = _build_resource(client, endpoint, own_window, parent, include_media,
+                                                   seen_call_ids)
     for endpoint in CATALOG:
         resources[endpoint.name].selected = endpoint.default
     return list(resources.values())
@@ -143,9 +158,9 @@ def _hints(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, parent: Optional[DltResource],
-                    include_media: bool) -> DltResource:
+                    include_media: bool, seen_call_ids: Optional[set[str]] = None) -> DltResource:
     if endpoint.kind == "calls":
-        return _calls_resource(client, endpoint, window, include_media)
+        return _calls_resource(client, endpoint, window, include_media, seen_call_ids)
     if endpoint.kind == "transcripts":
         return dlt.transformer(_transcripts_reader(client, endpoint), data_from=parent, **_hints(endpoint))
     if endpoint.kind == "call_batches":
@@ -241,7 +256,7 @@ def _rows(endpoint: Endpoint, page: Iterable[dict[str, Any]], ctx: dict[str, Any
 
 
 def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow,
-                    include_media: bool) -> DltResource:
+                    include_media: bool, seen_call_ids: Optional[set[str]] = None) -> DltResource:
     selector = copy.deepcopy(CALLS_CONTENT_SELECTOR)
     selector["exposedFields"]["media"] = bool(include_media)
     ctx = {"includeMedia": include_media}
@@ -263,6 +278,8 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow,
             for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body):
                 kept = [c for c in page if not (c.get("metaData") or {}).get("isPrivate")]
                 private += len(page) - len(kept)
+                if seen_call_ids is not None:
+                    seen_call_ids.update(str((c.get("metaData") or {}).get("id")) for c in kept)
                 rows = _rows(endpoint, kept, ctx)
                 synced += len(rows)
                 logger.info("calls: %d calls so far (%d private skipped)", synced, private)
@@ -339,3 +356,31 @@ def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow)
                                           {"workspace-id": workspace_id, "manager-id": manager_id})
 
     return read_coaching
+
+
+DELETED_FLAG = "_gong_deleted"
+
+
+@dlt.source(name="gong")
+def gong_tombstones(call_ids: Sequence[str]) -> Sequence[DltResource]:
+    """Returns resources that delete `call_ids` from `calls` (with every child row) and `transcripts`.
+
+    Used by reconcile runs for calls Gong no longer returns (deleted, or made private). A row flagged
+    `_gong_deleted` makes dlt's merge delete the stored row with the same key instead of writing it;
+    the flag never stays in the warehouse.
+    """
+    ids = sorted({str(c) for c in call_ids})
+    deleted = {DELETED_FLAG: {"data_type": "bool", "hard_delete": True}}
+    calls = BY_NAME["calls"]
+    transcripts = BY_NAME["transcripts"]
+
+    def call_rows() -> Iterator[list[dict[str, Any]]]:
+        yield [{"id": call_id, DELETED_FLAG: True} for call_id in ids]
+
+    def sentence_rows() -> Iterator[list[dict[str, Any]]]:
+        # The merge key (call_id) removes every sentence of the call; this row itself is dropped.
+        yield [{"call_id": call_id, "sentence_index": -1, DELETED_FLAG: True} for call_id in ids]
+
+    hints_calls = {**_hints(calls), "columns": {**(calls.columns or {}), **deleted}}
+    hints_transcripts = {**_hints(transcripts), "columns": deleted}
+    return [dlt.resource(call_rows, **hints_calls)(), dlt.resource(sentence_rows, **hints_transcripts)()]
