@@ -118,6 +118,11 @@ def _as_text(value: Any) -> Any:
 def user_row(user: dict[str, Any]) -> dict[str, Any]:
     """Turns one user into a row whose child lists (aliases, languages, meeting URLs) carry `userId`."""
     user = ids_to_text(user)
+    # "primary" is a reserved word in SQL: a column of that name would need quoting in every query.
+    user["spokenLanguages"] = [
+        {("isPrimary" if k == "primary" else k): v for k, v in lang.items()} if isinstance(lang, dict) else lang
+        for lang in user.get("spokenLanguages") or []
+    ]
     return with_parent_key(user, "userId", str(user.get("id")))
 
 

@@ -1,0 +1,1 @@
+"""Helpers for tests that run the real pipeline in a subprocess."""
