@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: help sync crm-upload demo test lint record-cassettes schema clean install
+.PHONY: help sync crm-upload demo test lint bench record-cassettes schema clean install
 
 help:
 	@echo "make demo    sync a simulated Gong account into demo/gong_demo.duckdb and query it (no credentials)"
@@ -15,6 +15,7 @@ help:
 	@echo "make crm-upload   push CRM rows from SQL into Gong (crm_mapping.toml); ARGS='--dry-run', ARGS='--help'"
 	@echo "make test    run the test suite (replays recorded HTTP; needs Postgres on 127.0.0.1:5432 in CI)"
 	@echo "make lint    ruff"
+	@echo "make bench   benchmark the pipeline against the simulator (~8 min; ARGS='--quick' ~3 min); bench/RESULTS.md"
 	@echo "make record-cassettes   re-record the test cassettes against the local simulator"
 	@echo "make schema  regenerate the table contract (schemas/gong.schema.yaml) and docs/tables.md"
 
@@ -47,6 +48,9 @@ lint: $(STAMP)
 
 schema: $(STAMP)
 	@$(BIN)/python -m pipelines.export_schema
+
+bench: $(STAMP)
+	@$(BIN)/python -m bench.run_bench $(ARGS)
 
 record-cassettes: $(STAMP)
 	@GONG_SYNC_RECORD=1 $(BIN)/python -m pytest -q $(ARGS)

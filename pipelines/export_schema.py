@@ -84,7 +84,8 @@ def contract_yaml(schema: Any) -> str:
     import yaml
 
     data = schema.to_dict(remove_defaults=True)
-    data["tables"] = {name: table for name, table in data["tables"].items() if not name.startswith("_dlt")}
+    data["tables"] = {name: {k: v for k, v in table.items() if k != "x-normalizer"}
+                      for name, table in data["tables"].items() if not name.startswith("_dlt")}
     for key in ("version", "version_hash", "previous_hashes"):
         data.pop(key, None)
     header = ("# The table contract of gong-sync: every table and column it promises, with its type.\n"

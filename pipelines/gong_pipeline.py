@@ -44,6 +44,7 @@ class SyncResult:
     dataset: str = ""
     windows: int = 1
     deleted_calls: Optional[int] = None
+    pending_loaded: int = 0
 
 
 class UserError(Exception):
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS,
                         help="long ranges load in windows of this many days, each committed on its own "
                         f"(default {DEFAULT_WINDOW_DAYS:g})")
+    parser.add_argument("--drop-pending", action="store_true",
+                        help="discard what an interrupted run extracted but did not load, instead of loading it "
+                        "first (recovery for a package that keeps failing; its window is read again)")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the synced tables and state first and sync again from the start date")
     parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
@@ -119,6 +123,7 @@ def run_sync(
     reconcile_days: float = DEFAULT_RECONCILE_DAYS,
     window_days: float = DEFAULT_WINDOW_DAYS,
     progress: Any = None,
+    drop_pending: bool = False,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
 
@@ -126,7 +131,8 @@ def run_sync(
     the company's daily ledger (kept beside dlt's pipelines), so the budget spans runs of a day.
     A long range (a backfill, a first run, a resumed run) is cut into windows of `window_days`
     that each load and commit on their own. `reconcile` re-reads `reconcile_days` and deletes the
-    calls Gong no longer returns there.
+    calls Gong no longer returns there. `drop_pending` discards what an interrupted run left unloaded
+    instead of finishing it (its windows are read again, as their state never committed).
     """
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
@@ -139,7 +145,7 @@ def run_sync(
             runner = _SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir,
                                  dict(source_options or {}), progress)
             try:
-                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days)
+                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending)
             finally:
                 runner.close()
     except (RunLockedError, GongError) as exc:
@@ -183,9 +189,15 @@ class _SyncRunner:
             self.client.close()
 
     def run(self, start: Optional[str], end: Optional[str], full_refresh: bool, reconcile: bool,
-            reconcile_days: float, window_days: float) -> SyncResult:
+            reconcile_days: float, window_days: float, drop_pending: bool = False) -> SyncResult:
         from sources.gong.windows import parse_instant
 
+        if drop_pending and self.pipeline.has_pending_data:
+            logger.info("dropping the load packages an interrupted run left behind")
+            # Restores the local state to before those packages; an aborted package being loaded is
+            # closed by the next run() below.
+            self._guard(self.pipeline.abort_packages)
+            self._guard(self.pipeline.run)
         self._guard(self._finish_pending)
         # A full refresh drops the source's tables and state with the first window it loads.
         self.refresh = "drop_sources" if full_refresh else None
@@ -214,9 +226,10 @@ class _SyncRunner:
                 seen: Optional[set[str]] = None) -> Any:
         from sources.gong import gong_source
 
+        # The runner decides each window's bounds; the configured start date only places the first.
+        options = {k: v for k, v in self.options.items() if k not in ("start_date", "end_date")}
         try:
-            source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen,
-                                 **self.options)
+            source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen, **options)
         except Exception as exc:  # dlt wraps errors raised while the source is built
             raise UserError(_user_message(exc)) from None
         return source.with_resources(*names) if names else source.with_resources()
@@ -231,7 +244,12 @@ class _SyncRunner:
         from sources.gong.windows import parse_instant
 
         end_at = parse_instant(end, "The end date (--end)") if end else now
-        begin = parse_instant(start, "The start date (--start)") if start else self._resume_point(now)
+        if start:
+            begin = parse_instant(start, "The start date (--start)")
+        else:
+            begin, from_state = self._resume_point(now)
+            if not from_state:  # a first run starts where configured, for every resource alike
+                start = begin.isoformat()
         if window_days <= 0 or end_at - begin <= _days(window_days):
             return [(start, end)]
         bounds: list[tuple[Optional[str], Optional[str]]] = []
@@ -244,8 +262,12 @@ class _SyncRunner:
         bounds[-1] = (bounds[-1][0], end)
         return bounds
 
-    def _resume_point(self, now: Any) -> Any:
-        """Where an open run would start: the stored calls window minus the lookback, or the first-run start."""
+    def _resume_point(self, now: Any) -> tuple[Any, bool]:
+        """Where an open run starts, and whether that comes from the stored state.
+
+        That is the stored calls window minus the lookback, or on a first run the configured
+        start date (default: 30 days ago).
+        """
         import dlt
         import pendulum
 
@@ -257,11 +279,11 @@ class _SyncRunner:
         lookback = self.options.get("lookback_days") or dlt.config.get("sources.gong.lookback_days", float)
         lookback = DEFAULT_LOOKBACK_DAYS if lookback is None else float(lookback)
         if calls.get("synced_until"):
-            return pendulum.parse(calls["synced_until"]).in_timezone("UTC") - _days(lookback)
+            return pendulum.parse(calls["synced_until"]).in_timezone("UTC") - _days(lookback), True
         configured = self.options.get("start_date") or dlt.config.get("sources.gong.start_date", str)
         if configured:
-            return parse_instant(configured, "start_date")
-        return now - _days(DEFAULT_HISTORY_DAYS)
+            return parse_instant(configured, "start_date"), False
+        return now - _days(DEFAULT_HISTORY_DAYS), False
 
     def _finish_pending(self) -> None:
         """Loads what an interrupted run left extracted or normalized, before anything new is read."""
@@ -269,8 +291,9 @@ class _SyncRunner:
             count = len(self.pipeline.list_extracted_load_packages()) + len(
                 self.pipeline.list_normalized_load_packages())
             logger.info("finishing %d load package(s) left by an interrupted run", count)
+            # run() with no data loads exactly what is pending (and restores the state first if needed).
             self.pipeline.run()
-            self._add_counts()
+            self.result.pending_loaded = count
 
     def _load(self, source: Any) -> None:
         self.pipeline.run(source, refresh=self.refresh)
@@ -301,9 +324,10 @@ class _SyncRunner:
             return set()
         return {str(r[0]) for r in rows or []}
 
-    def _add_counts(self) -> None:
-        trace = self.pipeline.last_trace
-        info = trace.last_normalize_info if trace else None
+    def _add_counts(self, info: Any = None) -> None:
+        if info is None:
+            trace = self.pipeline.last_trace
+            info = trace.last_normalize_info if trace else None
         for table, count in (dict(info.row_counts) if info else {}).items():
             if not table.startswith("_dlt"):
                 self.result.row_counts[table] = self.result.row_counts.get(table, 0) + count
@@ -459,6 +483,8 @@ def print_summary(result: SyncResult, out: Any = None) -> None:
     if result.window:
         w(f"  calls window synced: {result.window[0]} .. {result.window[1]} (end exclusive)"
           + (f", in {result.windows} windows" if result.windows > 1 else "") + "\n")
+    if result.pending_loaded:
+        w(f"  first loaded {result.pending_loaded} package(s) an interrupted run had left behind\n")
     if result.deleted_calls is not None:
         w(f"  reconcile: {result.deleted_calls} calls Gong no longer returns were deleted with all their rows\n")
     w("  rows loaded per table:\n")
@@ -475,9 +501,17 @@ def print_summary(result: SyncResult, out: Any = None) -> None:
         w(f"  STOPPED EARLY: {result.stop_reason}\n")
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time of each record (it may be replaced after setup)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """Sends the project's progress lines to stdout; DEBUG shows every request (never credentials)."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(logging.Formatter("  %(message)s"))
     root = logging.getLogger("gong_sync")
     root.handlers[:] = [handler]
@@ -498,7 +532,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = run_sync(resources, start=args.start, end=args.end, full_refresh=args.full_refresh,
                           destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
                           pipelines_dir=args.pipelines_dir, reconcile=args.reconcile,
-                          reconcile_days=args.reconcile_days, window_days=args.window_days)
+                          reconcile_days=args.reconcile_days, window_days=args.window_days,
+                          drop_pending=args.drop_pending)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_ERROR

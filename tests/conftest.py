@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Optional
 
+import dlt
 import pytest
 import requests
 import vcr
@@ -182,3 +184,52 @@ def require_mariadb() -> str:
             pytest.fail(reason + "; CI must run the MariaDB tests.")
         pytest.skip(reason + "; start MariaDB or set GONG_SYNC_TEST_MARIADB to run these tests.")
     return url
+
+
+class Warehouse:
+    """A destination for one test (DuckDB file or a fresh Postgres schema) and SQL against it."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.dataset = "gong_" + uuid.uuid4().hex[:10]
+        if kind == "duckdb":
+            self.destination: Any = dlt.destinations.duckdb(credentials=str(tmp_path / "warehouse.duckdb"))
+        else:
+            self.url = require_postgres()
+            self.destination = dlt.destinations.postgres(credentials=self.url)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        sql = sql.replace("{ds}", self.dataset)
+        if self.kind == "duckdb":
+            import duckdb
+
+            with duckdb.connect(str(self.tmp_path / "warehouse.duckdb"), read_only=True) as con:
+                return con.execute(sql).fetchall()
+        import psycopg2
+
+        with psycopg2.connect(self.url) as con, con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
+    def count(self, table: str, where: str = "") -> int:
+        return self.query(f"SELECT count(*) FROM {{ds}}.{table} {where}")[0][0]
+
+    def drop(self) -> None:
+        if self.kind == "postgres":
+            import psycopg2
+
+            with psycopg2.connect(self.url) as con, con.cursor() as cur:
+                cur.execute(f"DROP SCHEMA IF EXISTS {self.dataset} CASCADE")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    wh = Warehouse(request.param, tmp_path)
+    yield wh
+    wh.drop()
+
+
+@pytest.fixture
+def duck(tmp_path: Path) -> Warehouse:
+    return Warehouse("duckdb", tmp_path)

@@ -18,7 +18,7 @@ from typing import Any, Optional
 import pytest
 import requests
 import sqlalchemy as sa
-from conftest import require_mariadb, require_postgres
+from tests.conftest import require_mariadb, require_postgres
 
 from loaders.gong_crm import CrmSource, GongCrmApi, MappingError, UploadLog, load_mapping, run_upload
 from loaders.gong_crm.files import build_files

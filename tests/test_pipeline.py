@@ -4,70 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dlt
 import pytest
 
 from pipelines.gong_pipeline import SyncResult, run_sync
-from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, CASSETTES, GongFixture, require_postgres
+from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, CASSETTES, GongFixture, Warehouse
 
 START = "2026-10-26T00:00:00+00:00"
 END = "2026-11-01T12:00:00+00:00"
 EXTENSIVE = "/v2/calls/extensive"
 TRANSCRIPT = "/v2/calls/transcript"
-
-
-class Warehouse:
-    """A destination for one test (DuckDB file or a fresh Postgres schema) and SQL against it."""
-
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        self.tmp_path = tmp_path
-        self.dataset = "gong_" + uuid.uuid4().hex[:10]
-        if kind == "duckdb":
-            self.destination: Any = dlt.destinations.duckdb(credentials=str(tmp_path / "warehouse.duckdb"))
-        else:
-            self.url = require_postgres()
-            self.destination = dlt.destinations.postgres(credentials=self.url)
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        sql = sql.replace("{ds}", self.dataset)
-        if self.kind == "duckdb":
-            import duckdb
-
-            with duckdb.connect(str(self.tmp_path / "warehouse.duckdb"), read_only=True) as con:
-                return con.execute(sql).fetchall()
-        import psycopg2
-
-        with psycopg2.connect(self.url) as con, con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-
-    def count(self, table: str, where: str = "") -> int:
-        return self.query(f"SELECT count(*) FROM {{ds}}.{table} {where}")[0][0]
-
-    def drop(self) -> None:
-        if self.kind == "postgres":
-            import psycopg2
-
-            with psycopg2.connect(self.url) as con, con.cursor() as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {self.dataset} CASCADE")
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    wh = Warehouse(request.param, tmp_path)
-    yield wh
-    wh.drop()
-
-
-@pytest.fixture
-def duck(tmp_path: Path) -> Warehouse:
-    return Warehouse("duckdb", tmp_path)
 
 
 def sync(gong: GongFixture, wh: Warehouse, resources: tuple[str, ...] = ("calls", "transcripts"),

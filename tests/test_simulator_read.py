@@ -14,7 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from test_simulator import (
+from tests.test_simulator import (
     INTENTIONAL_EXTRAS,
     NOW,
     _cfg,

@@ -25,9 +25,9 @@ import yaml
 from dlt.common.configuration import with_config
 from dlt.sources import DltResource
 
-from .catalog import BY_NAME, CATALOG, Endpoint
+from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
-from .rows import transcript_table
+from .rows import TRANSCRIPT_SCHEMA, transcript_table
 from .settings import (
     CALLS_CONTENT_SELECTOR,
     DEFAULT_DAILY_BUDGET,
@@ -54,7 +54,9 @@ def apply_contract(schema: dlt.Schema, path: Path = CONTRACT_PATH) -> None:
     for name, table in (contract.get("tables") or {}).items():
         if not name.startswith("_dlt"):
             columns = {col: {**spec, "name": col} for col, spec in (table.get("columns") or {}).items()}
-            schema.update_table({**table, "name": name, "columns": columns})
+            # Never claim a table has seen data: dlt creates a table in the warehouse when it first does.
+            hints = {k: v for k, v in table.items() if k != "x-normalizer"}
+            schema.update_table({**hints, "name": name, "columns": columns})
 
 
 @dlt.source(name="gong")
@@ -358,9 +360,6 @@ def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow)
     return read_coaching
 
 
-DELETED_FLAG = "_gong_deleted"
-
-
 @dlt.source(name="gong")
 def gong_tombstones(call_ids: Sequence[str]) -> Sequence[DltResource]:
     """Returns resources that delete `call_ids` from `calls` (with every child row) and `transcripts`.
@@ -370,17 +369,20 @@ def gong_tombstones(call_ids: Sequence[str]) -> Sequence[DltResource]:
     the flag never stays in the warehouse.
     """
     ids = sorted({str(c) for c in call_ids})
-    deleted = {DELETED_FLAG: {"data_type": "bool", "hard_delete": True}}
     calls = BY_NAME["calls"]
     transcripts = BY_NAME["transcripts"]
 
     def call_rows() -> Iterator[list[dict[str, Any]]]:
         yield [{"id": call_id, DELETED_FLAG: True} for call_id in ids]
 
-    def sentence_rows() -> Iterator[list[dict[str, Any]]]:
-        # The merge key (call_id) removes every sentence of the call; this row itself is dropped.
-        yield [{"call_id": call_id, "sentence_index": -1, DELETED_FLAG: True} for call_id in ids]
+    def sentence_rows() -> Iterator[pa.Table]:
+        # The merge key (call_id) removes every sentence of the call; this row itself is dropped. It is
+        # an Arrow table like the sentences, so the table gets no columns that only dict rows carry.
+        table = transcript_table([]).to_pydict()
+        table.update(call_id=ids, sentence_index=[-1] * len(ids), monologue_index=[-1] * len(ids))
+        for column in ("speaker_id", "topic", "start_ms", "end_ms", "text"):
+            table[column] = [None] * len(ids)
+        schema = TRANSCRIPT_SCHEMA.append(pa.field(DELETED_FLAG, pa.bool_()))
+        yield pa.Table.from_pydict({**table, DELETED_FLAG: [True] * len(ids)}, schema=schema)
 
-    hints_calls = {**_hints(calls), "columns": {**(calls.columns or {}), **deleted}}
-    hints_transcripts = {**_hints(transcripts), "columns": deleted}
-    return [dlt.resource(call_rows, **hints_calls)(), dlt.resource(sentence_rows, **hints_transcripts)()]
+    return [dlt.resource(call_rows, **_hints(calls))(), dlt.resource(sentence_rows, **_hints(transcripts))()]

@@ -81,6 +81,11 @@ def _date(*names: str) -> dict[str, Any]:
     return {n: {"data_type": "date"} for n in names}
 
 
+# Reconcile runs delete calls by loading rows flagged with this column (dlt's hard_delete hint). It is
+# declared from the start so the tables are created with it; it is null in every stored row.
+DELETED_FLAG = "_gong_deleted"
+TOMBSTONE: dict[str, Any] = {DELETED_FLAG: {"data_type": "bool", "hard_delete": True, "nullable": True}}
+
 STATS_DAY_WINDOW = Window("date", "fromDate", "toDate", step="day", to_limit="today")
 
 CATALOG: tuple[Endpoint, ...] = (
@@ -108,12 +113,13 @@ CATALOG: tuple[Endpoint, ...] = (
         name="calls", method="POST", path="/v2/calls/extensive", data_key="calls", primary_key=("id",),
         kind="calls", row=r.call_row_ctx,
         window=Window("datetime", "fromDateTime", "toDateTime"),
-        columns={**_ts("started", "scheduled"), "duration_s": {"data_type": "bigint"}},
+        columns={**_ts("started", "scheduled"), "duration_s": {"data_type": "bigint"}, **TOMBSTONE},
         description="a non-private call; parties, trackers, topics... as child tables with call_id",
     ),
     Endpoint(
         name="transcripts", method="POST", path="/v2/calls/transcript", data_key="callTranscripts",
         primary_key=("call_id", "sentence_index"), merge_key=("call_id",), kind="transcripts", parent="calls",
+        columns=TOMBSTONE,
         description="one transcript sentence of a non-private call",
     ),
     Endpoint(

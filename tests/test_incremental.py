@@ -1,0 +1,216 @@
+"""Incremental correctness: backfill windows, resuming, the lookback's cost, far-future state,
+reconcile, the daily budget across runs, concurrent runs, and runs interrupted before loading."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+
+from pipelines.gong_pipeline import SyncResult, main, run_sync
+from pipelines.run_lock import RunLock
+from sources.gong import gong_source
+from sources.gong.budget import BudgetLedger
+from tests.conftest import GongFixture, Warehouse
+
+EXTENSIVE = "/v2/calls/extensive"
+TRANSCRIPT = "/v2/calls/transcript"
+START = "2026-10-24T00:00:00+00:00"
+END = "2026-11-01T00:00:00+00:00"
+
+
+def sync(gong: GongFixture, wh: Warehouse, resources: tuple[str, ...] = ("calls", "transcripts"),
+         start: str | None = START, end: str | None = END, window_days: float = 2, client: Any = None,
+         **kwargs: Any) -> SyncResult:
+    options = {"client": client or gong.client(), "lookback_days": 1, "company_timezone": "America/New_York",
+               "start_date": START}
+    return run_sync(list(resources), start=start, end=end, destination=wh.destination, dataset=wh.dataset,
+                    pipeline_name="inc", pipelines_dir=str(wh.tmp_path / "dlt"), source_options=options,
+                    window_days=window_days, **kwargs)
+
+
+def content(wh: Warehouse, table: str, columns: str) -> Counter:
+    return Counter(wh.query(f"SELECT {columns} FROM {{ds}}.{table}"))
+
+
+def snapshot(wh: Warehouse) -> dict[str, Counter]:
+    return {
+        "calls": content(wh, "calls", "id, title, started"),
+        "parties": content(wh, "calls__parties", "call_id, id"),
+        "transcripts": content(wh, "transcripts", "call_id, sentence_index, text"),
+    }
+
+
+def calls_state(wh: Warehouse) -> dict[str, Any]:
+    state = dlt.attach("inc", pipelines_dir=str(wh.tmp_path / "dlt")).state
+    return state["sources"]["gong"]["resources"]["calls"]
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+def test_a_backfill_loads_window_by_window(gong: GongFixture, duck: Warehouse) -> None:
+    result = sync(gong, duck)
+    assert result.windows == 4 and result.stop_reason is None
+    loads = duck.query("SELECT load_id FROM {ds}._dlt_loads WHERE status = 0")
+    assert len(loads) == 4, "each window is its own load"
+    windows = [b["filter"] for b in gong.session.bodies(EXTENSIVE) if "cursor" not in b]
+    assert [(w["fromDateTime"], w["toDateTime"]) for w in windows] == [
+        ("2026-10-24T00:00:00+00:00", "2026-10-26T00:00:00+00:00"),
+        ("2026-10-26T00:00:00+00:00", "2026-10-28T00:00:00+00:00"),
+        ("2026-10-28T00:00:00+00:00", "2026-10-30T00:00:00+00:00"),
+        ("2026-10-30T00:00:00+00:00", END),
+    ]
+    assert calls_state(duck)["synced_until"] == END
+    started = duck.query("SELECT min(started), max(started) FROM {ds}.calls")[0]
+    assert started[0].isoformat() >= "2026-10-24" and started[1].isoformat() < "2026-11-01"
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+@pytest.mark.parametrize("share", [0.2, 0.45, 0.7, 0.9])
+def test_resuming_after_any_window_leaves_no_gap_and_no_duplicate(share: float, gong: GongFixture,
+                                                                  tmp_path: Path) -> None:
+    baseline = Warehouse("duckdb", tmp_path / "baseline")
+    (tmp_path / "baseline").mkdir()
+    budget = int(sync(gong, baseline).requests_used * share)  # stops in the first, second, third, last window
+    expected = snapshot(baseline)
+
+    wh = Warehouse("duckdb", tmp_path)
+    day = ["2026-11-01"]
+    ledger = BudgetLedger(tmp_path / "ledger.json", today=lambda: day[0])
+    first = sync(gong, wh, client=_client(gong, ledger, budget))
+    assert first.stop_reason and "budget" in first.stop_reason
+    stopped_at = calls_state(wh).get("synced_until")
+    assert stopped_at is None or START < stopped_at < END, "the state is the end of the last whole window"
+
+    day[0] = "2026-11-02"  # the next UTC day: the budget is fresh; the run resumes from the state
+    sent_before = len(gong.session.bodies(EXTENSIVE))
+    second = sync(gong, wh, start=None, client=_client(gong, ledger, 1000))
+    assert second.stop_reason is None
+    assert snapshot(wh) == expected
+    assert calls_state(wh)["synced_until"] == END
+    if stopped_at:
+        resumed = gong.session.bodies(EXTENSIVE)[sent_before]["filter"]["fromDateTime"]
+        assert resumed == "2026-10-25T00:00:00+00:00" if stopped_at == "2026-10-26T00:00:00+00:00" else True
+        assert resumed < stopped_at, "the resumed run re-reads the lookback before the stored state"
+
+
+def _client(gong: GongFixture, ledger: BudgetLedger, budget: int) -> Any:
+    client = gong.client(daily_budget=budget)
+    client.ledger = ledger
+    return client
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+def test_the_daily_budget_is_remembered_across_runs_of_a_day(gong: GongFixture, duck: Warehouse) -> None:
+    day = ["2026-11-01"]
+    ledger = BudgetLedger(duck.tmp_path / "ledger.json", today=lambda: day[0])
+    first = sync(gong, duck, client=_client(gong, ledger, 6))
+    assert first.stop_reason and first.requests_used == 6 and ledger.used_today() == 6
+    rows = duck.count("calls")
+    assert rows > 0, "what was loaded before the budget ran out is kept"
+    second = sync(gong, duck, start=None, client=_client(gong, ledger, 6))
+    assert second.requests_used == 0 and second.stop_reason and "budget of 6" in second.stop_reason
+    assert duck.count("calls") == rows
+    day[0] = "2026-11-02"
+    third = sync(gong, duck, start=None, client=_client(gong, ledger, 1000))
+    assert third.stop_reason is None and third.requests_used > 0 and ledger.used_today() == third.requests_used
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, sentences_per_call=6)
+def test_a_run_with_no_changes_costs_only_the_lookback(gong: GongFixture, warehouse: Warehouse) -> None:
+    sync(gong, warehouse, window_days=30)
+    before = snapshot(warehouse)
+    result = sync(gong, warehouse, start=None, window_days=30)
+    assert snapshot(warehouse) == before, "no new rows"
+    in_lookback = warehouse.query("SELECT count(*) FROM {ds}.calls WHERE started >= '2026-10-31T00:00:00+00:00'")[0][0]
+    private_too = gong.session.bodies(EXTENSIVE)[-1]["filter"]
+    assert private_too == {"fromDateTime": "2026-10-31T00:00:00+00:00", "toDateTime": END}
+    pages = max(1, math.ceil(in_lookback / 100))
+    assert result.request_counts == {EXTENSIVE: pages, TRANSCRIPT: pages}
+
+
+def test_state_far_in_the_future_yields_no_rows_and_no_error(gong: GongFixture, duck: Warehouse) -> None:
+    sync(gong, duck, resources=("calls", "transcripts", "interaction_stats"), window_days=30)
+    pipeline = dlt.attach("inc", pipelines_dir=str(duck.tmp_path / "dlt"))
+    with pipeline.managed_state() as state:
+        resources = state["sources"]["gong"]["resources"]
+        resources["calls"]["synced_until"] = "2031-01-01T00:00:00+00:00"
+        resources["interaction_stats"]["windows"]["all"] = "2031-01-01"
+    before = snapshot(duck)
+    result = sync(gong, duck, resources=("calls", "transcripts", "interaction_stats"), start=None, end=None)
+    assert result.stop_reason is None and result.requests_used == 0
+    assert sum(result.row_counts.values()) == 0 and snapshot(duck) == before
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, sentences_per_call=6)
+def test_reconcile_removes_calls_gong_no_longer_returns(gong: GongFixture, warehouse: Warehouse) -> None:
+    sync(gong, warehouse, window_days=30)
+    before = snapshot(warehouse)
+    ids = sorted(r[0] for r in warehouse.query("SELECT id FROM {ds}.calls"))
+    if gong.sim is not None:
+        gong.sim.delete_call(ids[3])
+        gong.sim.delete_call(ids[7])
+    result = sync(gong, warehouse, start=None, reconcile=True, reconcile_days=10, window_days=30)
+    assert result.deleted_calls == 2
+    after = snapshot(warehouse)
+    gone = {c[0] for c in before["calls"]} - {c[0] for c in after["calls"]}
+    assert gone == {ids[3], ids[7]}
+    known = {c[0] for c in before["calls"]}
+    for table, rows in after.items():
+        assert not any(row[0] in gone for row in rows), f"{table} kept rows of a deleted call"
+        kept = Counter({row: n for row, n in before[table].items() if row[0] not in gone})
+        assert Counter({row: n for row, n in rows.items() if row[0] in known}) == kept, (
+            f"{table} lost or gained rows of calls that still exist")
+    added = [c for c in after["calls"] if c[0] not in known]
+    assert added and all(c[2].isoformat() < START for c in added), "the longer window also loads older calls"
+    assert warehouse.count("calls__trackers", f"WHERE call_id IN ('{ids[3]}', '{ids[7]}')") == 0
+    columns = {r[0] for r in warehouse.query("SELECT column_name FROM information_schema.columns "
+                                             "WHERE table_schema = '{ds}' AND table_name = 'calls'")}
+    assert not any(c.startswith("_gong") for c in columns) or warehouse.count(
+        "calls", "WHERE _gong_deleted IS NOT NULL") == 0
+
+
+def test_a_second_concurrent_run_refuses_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__GONG__BASE_URL", "http://gong.sim.test")
+    monkeypatch.setenv("SOURCES__GONG__ACCESS_KEY", "k")
+    monkeypatch.setenv("SOURCES__GONG__ACCESS_KEY_SECRET", "s")
+    dlt_dir = tmp_path / "dlt"
+    with RunLock(dlt_dir / "gong.gong-sync.lock", "gong"):
+        code = main(["--pipelines-dir", str(dlt_dir), "--resources", "users"])
+    err = capsys.readouterr().err
+    assert code == 1 and re.search(r"Another gong-sync run of pipeline 'gong' is in progress \(pid \d+\)", err)
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_what_an_interrupted_run_extracted_is_loaded_first_or_dropped(gong: GongFixture, tmp_path: Path) -> None:
+    for drop in (False, True):
+        wh = Warehouse("duckdb", tmp_path / str(drop))
+        (tmp_path / str(drop)).mkdir()
+        sync(gong, wh, resources=("workspaces",))
+        pipeline = dlt.pipeline("inc", destination=wh.destination, dataset_name=wh.dataset,
+                                pipelines_dir=str(wh.tmp_path / "dlt"))
+        pipeline.extract(gong_source(client=gong.client(), start_date=START, end_date=END).with_resources("calls"))
+        assert pipeline.has_pending_data, "a run that stopped after extract leaves a package"
+        result = sync(gong, wh, resources=("workspaces",), drop_pending=drop)
+        assert result.pending_loaded == (0 if drop else 1)
+        assert not dlt.attach("inc", pipelines_dir=str(wh.tmp_path / "dlt")).has_pending_data
+        calls = wh.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = '{ds}' "
+                         "AND table_name = 'calls'")[0][0]
+        assert calls == (0 if drop else 1)
+        state = dlt.attach("inc", pipelines_dir=str(wh.tmp_path / "dlt")).state.get("sources", {}).get("gong", {})
+        if drop:
+            assert "calls" not in state.get("resources", {}), "a dropped package's state never commits"
+        else:
+            assert wh.count("calls") > 20 and state["resources"]["calls"]["synced_until"] == END
+
+
+def test_a_resource_synced_for_the_first_time_later_gets_its_tables(gong: GongFixture, warehouse: Warehouse) -> None:
+    sync(gong, warehouse, resources=("workspaces",), window_days=30)
+    result = sync(gong, warehouse, resources=("calls",), window_days=30)
+    assert warehouse.count("calls") == result.row_counts["calls"] > 0
+    assert warehouse.count("calls__parties") == result.row_counts["calls__parties"] > 0
