@@ -18,7 +18,6 @@ from typing import Any, Optional
 import pytest
 import requests
 import sqlalchemy as sa
-from tests.conftest import require_mariadb, require_postgres
 
 from loaders.gong_crm import CrmSource, GongCrmApi, MappingError, UploadLog, load_mapping, run_upload
 from loaders.gong_crm.files import build_files
@@ -29,6 +28,7 @@ from loaders.gong_crm.validate import build_lines
 from pipelines import crm_upload
 from simulator import GongSimulator, SimConfig
 from sources.gong.client import ClientSettings, GongClient
+from tests.conftest import require_mariadb, require_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_MAPPING = ROOT / "schemas" / "crm_mapping.example.toml"

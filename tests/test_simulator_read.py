@@ -14,6 +14,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from simulator import GongSimulator
+from simulator.clock import parse_iso
 from tests.test_simulator import (
     INTENTIONAL_EXTRAS,
     NOW,
@@ -25,9 +28,6 @@ from tests.test_simulator import (
     spec,  # noqa: F401 - session fixture reused here
     strip_volatile,
 )
-
-from simulator import GongSimulator
-from simulator.clock import parse_iso
 
 NY = ZoneInfo("America/New_York")
 TODAY = NOW.astimezone(NY).date()  # 2026-10-31: the company's day differs from the UTC day at NOW
