@@ -63,6 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import duckdb
 
+    from pipelines.export_schema import seed_simulator_crm
     from pipelines.gong_pipeline import UserError, configure_logging, print_summary, run_sync
     from simulator import GongSimulator, SimConfig
     from sources.gong.catalog import resource_names
@@ -79,16 +80,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "SOURCES__GONG__ACCESS_KEY": config.access_key,
             "SOURCES__GONG__ACCESS_KEY_SECRET": config.access_key_secret,
             "SOURCES__GONG__RATE_LIMIT": str(args.rate_limit),
+            "SOURCES__GONG__COMPANY_TIMEZONE": config.company_timezone,
         })
+        # The simulated company also pushes CRM data through a generic integration.
+        seed_simulator_crm(sim.base_url, config.access_key, config.access_key_secret)
         start = sim.clock.now() - timedelta(days=args.days)
+        sync = dict(destination="duckdb", dataset="gong", pipeline_name="gong_demo",
+                    pipelines_dir=str(DEMO_DIR / ".dlt"))
         try:
-            result = run_sync(resource_names(default_only=True), start=start.isoformat(), full_refresh=True,
-                              destination="duckdb", dataset="gong", pipeline_name="gong_demo",
-                              pipelines_dir=str(DEMO_DIR / ".dlt"))
+            result = run_sync(resource_names(default_only=True), start=start.isoformat(), full_refresh=True, **sync)
+            print_summary(result)
+            print("\nA second run, as a schedule would start it (nothing new in Gong: it re-reads the lookback):")
+            calls_before = _stored_calls()
+            again = run_sync(resource_names(default_only=True), **sync)
         except UserError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1
-    print_summary(result)
+    per_endpoint = ", ".join(f"{path} {n}" for path, n in sorted(again.request_counts.items()))
+    print(f"  {again.requests_used} requests ({per_endpoint})")
+    print(f"  calls in the warehouse: {calls_before} before, {_stored_calls()} after (merged by key, never doubled)")
     with duckdb.connect(str(DEMO_DB), read_only=True) as con:
         for title, sql in EXAMPLE_QUERIES:
             print(f"\n{title}:")
@@ -96,6 +106,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"\nThe warehouse is {DEMO_DB}; explore it with: .venv/bin/python -c \"import duckdb; "
           f"print(duckdb.connect('{DEMO_DB}').sql('SHOW ALL TABLES'))\"")
     return 0
+
+
+def _stored_calls() -> int:
+    import duckdb
+
+    with duckdb.connect(str(DEMO_DB), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM gong.calls").fetchone()[0]
 
 
 def _print_table(cursor: duckdb.DuckDBPyConnection) -> None:  # noqa: F821
