@@ -25,6 +25,7 @@ EXIT_STOPPED_EARLY = 3
 DEFAULT_PIPELINE_NAME = "gong"
 DEFAULT_DATASET = "gong"
 DEFAULT_WINDOW_DAYS = 7.0
+DEFAULT_WINDOW_REQUESTS = 200
 DEFAULT_RECONCILE_DAYS = 30.0
 
 logger = logging.getLogger("gong_sync.pipeline")
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--drop-pending", action="store_true",
                         help="discard what an interrupted run extracted but did not load, instead of loading it "
                         "first (recovery for a package that keeps failing; its window is read again)")
+    parser.add_argument("--window-requests", type=int, default=DEFAULT_WINDOW_REQUESTS,
+                        help="when a window takes more requests than this, the rest of the range is cut into "
+                        f"smaller windows (default {DEFAULT_WINDOW_REQUESTS}; 0 = days only)")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the synced tables and state first and sync again from the start date")
     parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
@@ -124,6 +128,7 @@ def run_sync(
     window_days: float = DEFAULT_WINDOW_DAYS,
     progress: Any = None,
     drop_pending: bool = False,
+    window_requests: int = DEFAULT_WINDOW_REQUESTS,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
 
@@ -145,7 +150,8 @@ def run_sync(
             runner = _SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir,
                                  dict(source_options or {}), progress)
             try:
-                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending)
+                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
+                                  window_requests)
             finally:
                 runner.close()
     except (RunLockedError, GongError) as exc:
@@ -189,7 +195,8 @@ class _SyncRunner:
             self.client.close()
 
     def run(self, start: Optional[str], end: Optional[str], full_refresh: bool, reconcile: bool,
-            reconcile_days: float, window_days: float, drop_pending: bool = False) -> SyncResult:
+            reconcile_days: float, window_days: float, drop_pending: bool = False,
+            window_requests: int = 0) -> SyncResult:
         from sources.gong.windows import parse_instant
 
         if drop_pending and self.pipeline.has_pending_data:
@@ -210,15 +217,20 @@ class _SyncRunner:
         else:  # whole lists only: one pass
             windows = [(start, end)]
         seen: Optional[set[str]] = set() if reconcile else None
-        for index, (w_start, w_end) in enumerate(windows):
+        index = 0
+        while index < len(windows):
+            w_start, w_end = windows[index]
             names = self.resources if index == 0 else [n for n in self.resources if _is_windowed(n)]
             if not names:
                 break
             if len(windows) > 1:
                 logger.info("window %d of %d: %s .. %s", index + 1, len(windows), w_start, w_end or "now")
+            used = self.client.requests_used
             self._guard(lambda s=w_start, e=w_end, n=names: self._load(self._source(s, e, n, seen)))
             if self.client.stop_reason:
                 break
+            windows = self._bound_by_requests(windows, index, self.client.requests_used - used, window_requests)
+            index += 1
         if reconcile and seen is not None and not self.client.stop_reason:
             begin = parse_instant(start, "The start date (--start)") if start else end_at
             self._guard(lambda: self._reconcile(seen, begin.isoformat(), end_at.isoformat()))
@@ -264,6 +276,36 @@ class _SyncRunner:
         bounds[0] = (start or bounds[0][0], bounds[0][1])
         bounds[-1] = (bounds[-1][0], end)
         return bounds
+
+    @staticmethod
+    def _bound_by_requests(windows: list[tuple[Optional[str], Optional[str]]], index: int, used: int,
+                           limit: int) -> list[tuple[Optional[str], Optional[str]]]:
+        """Re-cuts the windows after `index` smaller when this one took more than `limit` requests.
+
+        Days bound the first window; the requests it took measure how dense the data is, and the rest
+        are cut so that each takes about `limit` requests (never below an hour). A window is what a
+        crash or a spent quota can cost, and what the run holds in memory at once.
+        """
+        if not limit or used <= limit or index + 1 >= len(windows):
+            return windows
+        import pendulum
+
+        rest_start = pendulum.parse(windows[index + 1][0] or "").in_timezone("UTC")
+        last_end = windows[-1][1]
+        rest_end = pendulum.parse(last_end).in_timezone("UTC") if last_end else pendulum_now()
+        span = pendulum.parse(windows[index][1] or "").in_timezone("UTC") - pendulum.parse(
+            windows[index][0] or "").in_timezone("UTC")
+        size = max(span * (limit / used), pendulum.duration(hours=1))
+        bounds: list[tuple[Optional[str], Optional[str]]] = []
+        cursor = rest_start
+        while cursor < rest_end:
+            nxt = min(cursor + size, rest_end)
+            bounds.append((cursor.isoformat(), nxt.isoformat()))
+            cursor = nxt
+        bounds[-1] = (bounds[-1][0], last_end)
+        logger.info("window %d took %d requests (bound %d): the remaining range is cut into %d windows",
+                    index + 1, used, limit, len(bounds))
+        return windows[:index + 1] + bounds
 
     def _resume_point(self, now: Any) -> tuple[Any, bool]:
         """Where an open run starts, and whether that comes from the stored state.
@@ -552,7 +594,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
                           pipelines_dir=args.pipelines_dir, reconcile=args.reconcile,
                           reconcile_days=args.reconcile_days, window_days=args.window_days,
-                          drop_pending=args.drop_pending)
+                          drop_pending=args.drop_pending, window_requests=args.window_requests)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_ERROR

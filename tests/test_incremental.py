@@ -214,3 +214,18 @@ def test_a_resource_synced_for_the_first_time_later_gets_its_tables(gong: GongFi
     result = sync(gong, warehouse, resources=("calls",), window_days=30)
     assert warehouse.count("calls") == result.row_counts["calls"] > 0
     assert warehouse.count("calls__parties") == result.row_counts["calls__parties"] > 0
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+def test_windows_are_also_bounded_by_requests(gong: GongFixture, tmp_path: Path) -> None:
+    whole = Warehouse("duckdb", tmp_path / "whole")
+    (tmp_path / "whole").mkdir()
+    sync(gong, whole, window_days=30)
+    wh = Warehouse("duckdb", tmp_path)
+    result = sync(gong, wh, window_days=4, window_requests=3)
+    first_window = [b for b in gong.session.bodies(EXTENSIVE) if "cursor" not in b][1]["filter"]
+    assert first_window == {"fromDateTime": START, "toDateTime": "2026-10-28T00:00:00+00:00"}
+    assert result.windows > 2, "the dense first window made the rest smaller"
+    loads = wh.query("SELECT count(*) FROM {ds}._dlt_loads WHERE status = 0")[0][0]
+    assert loads == result.windows
+    assert snapshot(wh) == snapshot(whole)
