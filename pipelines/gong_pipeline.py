@@ -25,7 +25,7 @@ EXIT_STOPPED_EARLY = 3
 DEFAULT_PIPELINE_NAME = "gong"
 DEFAULT_DATASET = "gong"
 DEFAULT_WINDOW_DAYS = 7.0
-DEFAULT_WINDOW_REQUESTS = 200
+DEFAULT_WINDOW_REQUESTS = 100
 DEFAULT_RECONCILE_DAYS = 30.0
 
 logger = logging.getLogger("gong_sync.pipeline")
@@ -213,7 +213,7 @@ class _SyncRunner:
         if reconcile and not start:
             start = (end_at - _days(reconcile_days)).isoformat()
         if any(_is_windowed(n) for n in self.resources):
-            windows = self._windows(start, end, now, window_days)
+            windows = self._windows(start, end, now, window_days, probe=window_requests > 0)
         else:  # whole lists only: one pass
             windows = [(start, end)]
         seen: Optional[set[str]] = set() if reconcile else None
@@ -229,7 +229,8 @@ class _SyncRunner:
             self._guard(lambda s=w_start, e=w_end, n=names: self._load(self._source(s, e, n, seen)))
             if self.client.stop_reason:
                 break
-            windows = self._bound_by_requests(windows, index, self.client.requests_used - used, window_requests)
+            windows = self._bound_by_requests(windows, index, self.client.requests_used - used, window_requests,
+                                              window_days)
             index += 1
         if reconcile and seen is not None and not self.client.stop_reason:
             begin = parse_instant(start, "The start date (--start)") if start else end_at
@@ -249,8 +250,8 @@ class _SyncRunner:
             raise UserError(_user_message(exc)) from None
         return source.with_resources(*names) if names else source.with_resources()
 
-    def _windows(self, start: Optional[str], end: Optional[str], now: Any,
-                 window_days: float) -> list[tuple[Optional[str], Optional[str]]]:
+    def _windows(self, start: Optional[str], end: Optional[str], now: Any, window_days: float,
+                 probe: bool = False) -> list[tuple[Optional[str], Optional[str]]]:
         """Cuts [start, end) into windows of `window_days`; one window when the range is short.
 
         The bounds the user gave are passed on as given (a bare date means a company day to the
@@ -269,33 +270,38 @@ class _SyncRunner:
             return [(start, end)]
         bounds: list[tuple[Optional[str], Optional[str]]] = []
         cursor = begin
+        # With a request bound, a first window of one day measures how dense the data is (see below).
+        size = _days(min(1.0, window_days)) if probe else _days(window_days)
         while cursor < end_at:
-            nxt = min(cursor + _days(window_days), end_at)
+            nxt = min(cursor + size, end_at)
             bounds.append((cursor.isoformat(), nxt.isoformat()))
             cursor = nxt
+            size = _days(window_days)
         bounds[0] = (start or bounds[0][0], bounds[0][1])
         bounds[-1] = (bounds[-1][0], end)
         return bounds
 
     @staticmethod
     def _bound_by_requests(windows: list[tuple[Optional[str], Optional[str]]], index: int, used: int,
-                           limit: int) -> list[tuple[Optional[str], Optional[str]]]:
-        """Re-cuts the windows after `index` smaller when this one took more than `limit` requests.
+                           limit: int, window_days: float) -> list[tuple[Optional[str], Optional[str]]]:
+        """Re-cuts the windows after `index` so that each takes about `limit` requests.
 
-        Days bound the first window; the requests it took measure how dense the data is, and the rest
-        are cut so that each takes about `limit` requests (never below an hour). A window is what a
-        crash or a spent quota can cost, and what the run holds in memory at once.
+        The requests a window took measure how dense the data is; the rest of the range is cut into
+        windows of the size that density allows, between an hour and `window_days`. A window is what a
+        crash or a spent quota can cost, and what a run holds in memory at once.
         """
-        if not limit or used <= limit or index + 1 >= len(windows):
+        if not limit or index + 1 >= len(windows):
             return windows
         import pendulum
 
-        rest_start = pendulum.parse(windows[index + 1][0] or "").in_timezone("UTC")
-        last_end = windows[-1][1]
-        rest_end = pendulum.parse(last_end).in_timezone("UTC") if last_end else pendulum_now()
-        span = pendulum.parse(windows[index][1] or "").in_timezone("UTC") - pendulum.parse(
-            windows[index][0] or "").in_timezone("UTC")
-        size = max(span * (limit / used), pendulum.duration(hours=1))
+        def at(value: Optional[str]) -> Any:
+            return pendulum.parse(value).in_timezone("UTC") if value else pendulum_now()
+
+        span = at(windows[index][1]) - at(windows[index][0])
+        size = span * (limit / used) if used else _days(window_days)
+        size = min(max(size, pendulum.duration(hours=1)), _days(window_days))
+        rest_start, last_end = at(windows[index + 1][0]), windows[-1][1]
+        rest_end = at(last_end)
         bounds: list[tuple[Optional[str], Optional[str]]] = []
         cursor = rest_start
         while cursor < rest_end:
@@ -303,8 +309,9 @@ class _SyncRunner:
             bounds.append((cursor.isoformat(), nxt.isoformat()))
             cursor = nxt
         bounds[-1] = (bounds[-1][0], last_end)
-        logger.info("window %d took %d requests (bound %d): the remaining range is cut into %d windows",
-                    index + 1, used, limit, len(bounds))
+        if len(bounds) != len(windows) - index - 1:
+            logger.info("window %d took %d requests (bound %d): the rest of the range is cut into %d windows",
+                        index + 1, used, limit, len(bounds))
         return windows[:index + 1] + bounds
 
     def _resume_point(self, now: Any) -> tuple[Any, bool]:

@@ -26,12 +26,12 @@ END = "2026-11-01T00:00:00+00:00"
 
 def sync(gong: GongFixture, wh: Warehouse, resources: tuple[str, ...] = ("calls", "transcripts"),
          start: str | None = START, end: str | None = END, window_days: float = 2, client: Any = None,
-         **kwargs: Any) -> SyncResult:
+         window_requests: int = 0, **kwargs: Any) -> SyncResult:
     options = {"client": client or gong.client(), "lookback_days": 1, "company_timezone": "America/New_York",
                "start_date": START}
     return run_sync(list(resources), start=start, end=end, destination=wh.destination, dataset=wh.dataset,
                     pipeline_name="inc", pipelines_dir=str(wh.tmp_path / "dlt"), source_options=options,
-                    window_days=window_days, **kwargs)
+                    window_days=window_days, window_requests=window_requests, **kwargs)
 
 
 def content(wh: Warehouse, table: str, columns: str) -> Counter:
@@ -224,8 +224,8 @@ def test_windows_are_also_bounded_by_requests(gong: GongFixture, tmp_path: Path)
     wh = Warehouse("duckdb", tmp_path)
     result = sync(gong, wh, window_days=4, window_requests=3)
     first_window = [b for b in gong.session.bodies(EXTENSIVE) if "cursor" not in b][1]["filter"]
-    assert first_window == {"fromDateTime": START, "toDateTime": "2026-10-28T00:00:00+00:00"}
-    assert result.windows > 2, "the dense first window made the rest smaller"
+    assert first_window == {"fromDateTime": START, "toDateTime": "2026-10-25T00:00:00+00:00"}, "a one-day probe"
+    assert result.windows > 3, "the density the first window measured made the rest smaller than 4 days"
     loads = wh.query("SELECT count(*) FROM {ds}._dlt_loads WHERE status = 0")[0][0]
     assert loads == result.windows
     assert snapshot(wh) == snapshot(whole)
