@@ -261,9 +261,10 @@ class _SyncRunner:
 
         end_at = parse_instant(end, "The end date (--end)") if end else now
         if start:
-            begin = parse_instant(start, "The start date (--start)")
+            begin = parse_instant(start, "The start date (--start)").start_of("second")
         else:
             begin, from_state = self._resume_point(now)
+            begin = begin.start_of("second")
             if not from_state:  # a first run starts where configured, for every resource alike
                 start = begin.isoformat()
         if window_days <= 0 or end_at - begin <= _days(window_days):
@@ -442,6 +443,8 @@ def _is_windowed(name: str) -> bool:
     from sources.gong.catalog import BY_NAME
 
     endpoint = BY_NAME[name]
+    if endpoint.window is not None and endpoint.window.to_param is None:
+        return False  # a "since" read already reaches the present: it runs once, with the first window
     return endpoint.window is not None or endpoint.kind in ("calls", "transcripts", "call_batches", "coaching")
 
 

@@ -203,7 +203,8 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
         if endpoint.window:
             plan = window.plan(endpoint.window, windows.get(state_key), pendulum.now("UTC").start_of("second"))
             requests = plan.requests
-            logger.log(logging.DEBUG if parent_values else logging.INFO, "%s%s: window %s .. %s (%d requests)",
+            logger.log(logging.DEBUG if parent_values or partition else logging.INFO,
+                       "%s%s: window %s .. %s (%d requests)",
                        endpoint.name,
                         f" [{partition}]" if partition else "", plan.start, plan.end, len(requests))
         else:
@@ -224,7 +225,7 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
         if plan is not None and client.stop_reason is None and plan.new_state:
             windows[state_key] = plan.new_state
         # Per-parent reads (one per folder, profile, user...) would flood the progress output.
-        logger.log(logging.DEBUG if parent_values else logging.INFO, "%s%s: %d rows read", endpoint.name,
+        logger.log(logging.DEBUG if parent_values or partition else logging.INFO, "%s%s: %d rows read", endpoint.name,
                    f" [{partition}]" if partition else "", count)
 
 

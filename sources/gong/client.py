@@ -80,8 +80,9 @@ class RateLimiter:
                 if len(self._stamps) < self._burst:
                     self._stamps.append(now)
                     return
-                # A small margin keeps the server's own one-second window from seeing one too many.
-                self._sleep(self._window - (now - self._stamps[0]) + 0.005)
+                # A margin keeps the server's own one-second window, which sees arrivals delayed by the
+                # network, from counting one request too many (a 429 costs a retry and a request).
+                self._sleep(self._window - (now - self._stamps[0]) + 0.05)
 
 
 @dataclass
