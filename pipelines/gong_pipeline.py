@@ -225,11 +225,11 @@ class _SyncRunner:
                 break
             if len(windows) > 1:
                 logger.info("window %d of %d: %s .. %s", index + 1, len(windows), w_start, w_end or "now")
-            used = self.client.requests_used
+            before = self._windowed_requests()
             self._guard(lambda s=w_start, e=w_end, n=names: self._load(self._source(s, e, n, seen)))
             if self.client.stop_reason:
                 break
-            windows = self._bound_by_requests(windows, index, self.client.requests_used - used, window_requests,
+            windows = self._bound_by_requests(windows, index, self._windowed_requests() - before, window_requests,
                                               window_days)
             index += 1
         if reconcile and seen is not None and not self.client.stop_reason:
@@ -281,6 +281,13 @@ class _SyncRunner:
         bounds[0] = (start or bounds[0][0], bounds[0][1])
         bounds[-1] = (bounds[-1][0], end)
         return bounds
+
+    def _windowed_requests(self) -> int:
+        """Requests so far to the endpoints whose cost grows with the window (whole lists excluded)."""
+        from sources.gong.catalog import BY_NAME
+
+        paths = {BY_NAME[n].path for n in self.resources if _is_windowed(n)}
+        return sum(count for path, count in self.client.request_counts.items() if path in paths)
 
     @staticmethod
     def _bound_by_requests(windows: list[tuple[Optional[str], Optional[str]]], index: int, used: int,
