@@ -164,9 +164,11 @@ def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
     if endpoint.kind == "calls":
         return _calls_resource(client, endpoint, window, include_media, seen_call_ids)
     if endpoint.kind == "transcripts":
-        return dlt.transformer(_transcripts_reader(client, endpoint), data_from=parent, **_hints(endpoint))
+        return dlt.transformer(_call_batches_reader(client, endpoint, transcript_table), data_from=parent,
+                               **_hints(endpoint))
     if endpoint.kind == "call_batches":
-        return dlt.transformer(_call_batches_reader(client, endpoint), data_from=parent, **_hints(endpoint))
+        return dlt.transformer(_call_batches_reader(client, endpoint, lambda page: _rows(endpoint, page, {})),
+                               data_from=parent, **_hints(endpoint))
     if endpoint.kind == "coaching":
         return dlt.transformer(_coaching_reader(client, endpoint, window), data_from=parent, **_hints(endpoint))
     if parent is not None:
@@ -304,30 +306,18 @@ def _call_id_batches(calls_page: list[dict[str, Any]]) -> Iterator[list[str]]:
         yield call_ids[i:i + TRANSCRIPT_BATCH_SIZE]
 
 
-def _transcripts_reader(client: GongClient, endpoint: Endpoint) -> Any:
-    def read_transcripts(calls_page: list[dict[str, Any]]) -> Iterator[pa.Table]:
+def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -> Any:
+    """Returns a transformer reading `endpoint` for each page of calls, 100 non-private call ids a request.
+
+    `to_rows` turns one answered page into what the resource yields (an Arrow table or a list of rows).
+    """
+    def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
         for batch in _call_id_batches(calls_page):
             try:
                 for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key,
                                             body={"filter": {"callIds": batch}}):
-                    table = transcript_table(page)
-                    if table.num_rows:
-                        yield table
-            except GongStopRun as exc:
-                client.stop(str(exc))
-                return
-
-    return read_transcripts
-
-
-def _call_batches_reader(client: GongClient, endpoint: Endpoint) -> Any:
-    def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        for batch in _call_id_batches(calls_page):
-            try:
-                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key,
-                                            body={"filter": {"callIds": batch}}):
-                    rows = _rows(endpoint, page, {})
-                    if rows:
+                    rows = to_rows(page)
+                    if len(rows):
                         yield rows
             except GongStopRun as exc:
                 client.stop(str(exc))
