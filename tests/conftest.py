@@ -137,6 +137,24 @@ def gong(request: pytest.FixtureRequest) -> Iterator[GongFixture]:
             sim.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_http_patch_outlives_its_test() -> Iterator[None]:
+    """Puts the real HTTP connection classes back if a cassette's patch survived its test.
+
+    vcrpy swaps http.client's and urllib3's connection classes while a cassette is in use; we have seen
+    (rarely, in a fresh clone) one survive the cassette's exit, after which every later test's HTTP went to
+    that old cassette. The tests that talk to a live simulator must never see a cassette.
+    """
+    yield
+    import http.client
+
+    import vcr.patch
+
+    if http.client.HTTPConnection is not vcr.patch._HTTPConnection:
+        for patcher in vcr.patch.reset_patchers():
+            patcher.start()  # never stopped: the real classes stay in place
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sim(**fields): SimConfig fields for the test's recorded simulator")
     config.addinivalue_line("markers", "postgres: needs the Postgres server (fails in CI when unreachable)")
