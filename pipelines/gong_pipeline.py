@@ -24,8 +24,10 @@ EXIT_STOPPED_EARLY = 3
 
 DEFAULT_PIPELINE_NAME = "gong"
 DEFAULT_DATASET = "gong"
-DEFAULT_WINDOW_DAYS = 7.0
+DEFAULT_WINDOW_DAYS = 31.0
 DEFAULT_WINDOW_REQUESTS = 100
+# Pages of calls (100 each, with their transcripts) loaded at most at once while a window is read ahead.
+DEFAULT_CHUNK_PAGES = 10
 DEFAULT_RECONCILE_DAYS = 30.0
 
 logger = logging.getLogger("gong_sync.pipeline")
@@ -82,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-requests", type=int, default=DEFAULT_WINDOW_REQUESTS,
                         help="when a window takes more requests than this, the rest of the range is cut into "
                         f"smaller windows (default {DEFAULT_WINDOW_REQUESTS}; 0 = days only)")
+    parser.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES,
+                        help="load a window's calls in chunks of at most this many pages of 100 calls (with "
+                        f"their transcripts) while the rest is read (default {DEFAULT_CHUNK_PAGES}; 0 = whole windows)")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the synced tables and state first and sync again from the start date")
     parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
@@ -129,6 +134,7 @@ def run_sync(
     progress: Any = None,
     drop_pending: bool = False,
     window_requests: int = DEFAULT_WINDOW_REQUESTS,
+    chunk_pages: int = DEFAULT_CHUNK_PAGES,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
 
@@ -148,7 +154,7 @@ def run_sync(
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
             runner = _SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir,
-                                 dict(source_options or {}), progress)
+                                 {"chunk_pages": chunk_pages, **(source_options or {})}, progress)
             try:
                 return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
                                   window_requests)
@@ -217,35 +223,101 @@ class _SyncRunner:
         else:  # whole lists only: one pass
             windows = [(start, end)]
         seen: Optional[set[str]] = set() if reconcile else None
+        self.now = now.start_of("second").isoformat()
         index = 0
-        while index < len(windows):
-            w_start, w_end = windows[index]
-            names = self.resources if index == 0 else [n for n in self.resources if _is_windowed(n)]
-            if not names:
-                break
-            if len(windows) > 1:
-                logger.info("window %d of %d: %s .. %s", index + 1, len(windows), w_start, w_end or "now")
-            before = self._windowed_requests()
-            self._guard(lambda s=w_start, e=w_end, n=names: self._load(self._source(s, e, n, seen)))
-            if self.client.stop_reason:
-                break
-            windows = self._bound_by_requests(windows, index, self._windowed_requests() - before, window_requests,
-                                              window_days)
-            index += 1
+        before = self._windowed_requests()
+        # Reads a window's calls (and their transcripts) in the background, ahead of the pipeline: the
+        # window is then loaded in chunks of pages while the rest arrives, and the next window is read
+        # while the last chunk of this one is normalized and loaded.
+        ahead = self._read_ahead(windows[0], self._names(0)) if windows else None
+        try:
+            while index < len(windows):
+                w_start, w_end = windows[index]
+                if not self._names(index):
+                    break
+                if len(windows) > 1:
+                    logger.info("window %d of %d: %s .. %s", index + 1, len(windows), w_start, w_end or "now")
+                pages = self._chunked_pages(ahead, self._names(index))
+                chunk = 0
+                while True:
+                    names = self._names(index, chunk)
+                    self._guard(lambda s=w_start, e=w_end, n=names, p=pages: self._extract(
+                        self._source(s, e, n, seen, p)))
+                    # A chunk that took no page means the calls were not read at all: nothing is left.
+                    done = pages is None or pages.exhausted or not pages.taken or bool(self.client.stop_reason)
+                    if done:
+                        if ahead is not None:
+                            ahead.close()
+                            ahead = None
+                        after = self._windowed_requests()
+                        windows = self._bound_by_requests(windows, index, after - before, window_requests,
+                                                          window_days)
+                        before = after
+                        if index + 1 < len(windows) and not self.client.stop_reason:
+                            ahead = self._read_ahead(windows[index + 1], self._names(index + 1))
+                    self._guard(self._normalize_and_load)
+                    if done or self.client.stop_reason:
+                        break
+                    chunk += 1
+                if self.client.stop_reason and ahead is None:
+                    break
+                # Stopped while the next window was read ahead: what was fetched is still loaded.
+                index += 1
+        finally:
+            if ahead is not None:
+                ahead.close()
         if reconcile and seen is not None and not self.client.stop_reason:
             begin = parse_instant(start, "The start date (--start)") if start else end_at
             self._guard(lambda: self._reconcile(seen, begin.isoformat(), end_at.isoformat()))
         self._summarize(windows)
         return self.result
 
+    def _names(self, index: int, chunk: int = 0) -> list[str]:
+        """The resources a window's chunk reads: all in the first window, the windowed ones in the first
+        chunk of the others (whole lists are read once per run), calls and what follows them after."""
+        if chunk:
+            return [n for n in self.resources if n == "calls" or _follows_calls(n)]
+        return list(self.resources) if index == 0 else [n for n in self.resources if _is_windowed(n)]
+
+    def _chunked_pages(self, ahead: Any, names: Sequence[str]) -> Any:
+        """Spreads a window's calls over several loads when they are read ahead; None otherwise."""
+        from sources.gong import ChunkedPages
+
+        size = int(self.options.get("chunk_pages") or 0)
+        if ahead is None or size <= 0 or not any(n == "calls" or _follows_calls(n) for n in names):
+            return None
+        return ChunkedPages(size)
+
+    def _read_ahead(self, window: tuple[Optional[str], Optional[str]], names: Sequence[str]) -> Any:
+        """Starts reading the calls of `window` in the background (see sources/gong/prefetch.py)."""
+        from sources.gong import prefetch_calls
+
+        start, end = window
+        if not self.options.get("prefetch", True):
+            return None
+        options = {k: self.options[k] for k in ("include_media", "lookback_days") if k in self.options}
+        lookbacks = self.options.get("lookback_days_by_resource") or {}
+        if "calls" in lookbacks:
+            options["lookback_days"] = lookbacks["calls"]
+        synced_until = None if self.refresh else _calls_state(self.pipeline).get("synced_until")
+        try:
+            return prefetch_calls(self.client, names, start_date=start, end_date=end, now=self.now,
+                                  synced_until=synced_until, **options)
+        except Exception as exc:  # reading ahead only saves time: never fail a run for it
+            logger.debug("not reading ahead: %s", type(exc).__name__)
+            return None
+
     def _source(self, start: Optional[str], end: Optional[str], names: Sequence[str],
-                seen: Optional[set[str]] = None) -> Any:
+                seen: Optional[set[str]] = None, pages: Any = None) -> Any:
         from sources.gong import gong_source
 
         # The runner decides each window's bounds; the configured start date only places the first.
-        options = {k: v for k, v in self.options.items() if k not in ("start_date", "end_date")}
+        options = {k: v for k, v in self.options.items()
+                   if k not in ("start_date", "end_date", "prefetch", "chunk_pages")}
+        options.setdefault("now", getattr(self, "now", None))
         try:
-            source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen, **options)
+            source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen,
+                                 calls_pages=pages, **options)
         except Exception as exc:  # dlt wraps errors raised while the source is built
             raise UserError(_user_message(exc)) from None
         return source.with_resources(*names) if names else source.with_resources()
@@ -346,8 +418,15 @@ class _SyncRunner:
         return now - _days(DEFAULT_HISTORY_DAYS), False
 
     def _finish_pending(self) -> None:
-        """Loads what an interrupted run left extracted or normalized, before anything new is read."""
-        if self.pipeline.has_pending_data:
+        """Loads what an interrupted run left extracted or normalized, before anything new is read.
+
+        Also restores the pipeline's state from the destination when the local copy is missing or older
+        (dlt's run() does that once per pipeline; the windows are then extracted, normalized and
+        loaded step by step).
+        """
+        if not self.pipeline.has_pending_data:
+            self.pipeline.run()
+        else:
             count = len(self.pipeline.list_extracted_load_packages()) + len(
                 self.pipeline.list_normalized_load_packages())
             logger.info("finishing %d load package(s) left by an interrupted run", count)
@@ -371,10 +450,13 @@ class _SyncRunner:
         destination = self.pipeline.destination
         return "parquet" if destination is not None and destination.destination_name == "duckdb" else None
 
-    def _load(self, source: Any) -> None:
-        self.pipeline.run(source, refresh=self.refresh, loader_file_format=self._file_format())
+    def _extract(self, source: Any) -> None:
+        self.pipeline.extract(source, refresh=self.refresh, loader_file_format=self._file_format())
         self.refresh = None
-        self._add_counts()
+
+    def _normalize_and_load(self) -> None:
+        self._add_counts(self.pipeline.normalize())
+        self.pipeline.load()
 
     def _reconcile(self, seen: set[str], start: str, end: str) -> None:
         """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""
@@ -401,9 +483,6 @@ class _SyncRunner:
         return {str(r[0]) for r in rows or []}
 
     def _add_counts(self, info: Any = None) -> None:
-        if info is None:
-            trace = self.pipeline.last_trace
-            info = trace.last_normalize_info if trace else None
         for table, count in (dict(info.row_counts) if info else {}).items():
             if not table.startswith("_dlt"):
                 self.result.row_counts[table] = self.result.row_counts.get(table, 0) + count
@@ -444,6 +523,14 @@ class _SyncRunner:
 
 def _calls_state(pipeline: Any) -> dict[str, Any]:
     return pipeline.state.get("sources", {}).get("gong", {}).get("resources", {}).get("calls", {})
+
+
+def _follows_calls(name: str) -> bool:
+    """True for the resources read per page of calls (transcripts, call user access)."""
+    from sources.gong.catalog import BY_NAME
+
+    endpoint = BY_NAME.get(name)
+    return endpoint is not None and endpoint.parent == "calls"
 
 
 def _is_windowed(name: str) -> bool:
@@ -611,7 +698,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
                           pipelines_dir=args.pipelines_dir, reconcile=args.reconcile,
                           reconcile_days=args.reconcile_days, window_days=args.window_days,
-                          drop_pending=args.drop_pending, window_requests=args.window_requests)
+                          drop_pending=args.drop_pending, window_requests=args.window_requests,
+                          chunk_pages=args.chunk_pages)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_ERROR

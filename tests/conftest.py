@@ -9,6 +9,7 @@ never an Authorization header.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,12 @@ from simulator import GongSimulator, SimConfig
 from sources.gong.client import ClientSettings, GongClient
 
 RECORD = os.environ.get("GONG_SYNC_RECORD") == "1"
+# Recording and replaying HTTP (vcrpy) is not thread-safe: the sync reads ahead in one background
+# thread, in a fixed order, so that a recording replays request for request (tests/test_prefetch.py
+# covers the reading threads against a live simulator).
+os.environ.setdefault("GONG_SYNC_READ_AHEAD_THREADS", "0")
+# No request but Gong's may appear in a recording (dlt's telemetry is also off in .dlt/config.toml).
+os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 CASSETTES = Path(__file__).parent / "cassettes"
 FAKE_BASE_URL = "http://gong.sim.test"
 SIM_NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -38,13 +45,22 @@ class RecordingSession(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        self._lock = threading.Lock()
         self.sent: list[dict[str, Any]] = []
+        # The requests that got an answer (a connection error leaves one in `sent` only).
+        self.answered: list[dict[str, Any]] = []
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        with self._lock:  # one request at a time: vcrpy un-patches HTTP globally while it records one
+            return self._request(method, url, *args, **kwargs)
+
+    def _request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         path = "/" + url.split("://", 1)[1].split("/", 1)[1] if "://" in url else url
-        self.sent.append({"method": method, "path": path, "params": kwargs.get("params"),
-                          "body": kwargs.get("json")})
-        return super().request(method, url, *args, **kwargs)
+        sent = {"method": method, "path": path, "params": kwargs.get("params"), "body": kwargs.get("json")}
+        self.sent.append(sent)
+        response = super().request(method, url, *args, **kwargs)
+        self.answered.append(sent)
+        return response
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         """Returns the JSON bodies sent to `path`, in order."""

@@ -90,7 +90,9 @@ def test_bad_credentials_stop_after_one_request(gong: GongFixture, capsys: pytes
     monkeypatch.setenv("SOURCES__GONG__ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("SOURCES__GONG__ACCESS_KEY_SECRET", "not-the-secret")
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "w.duckdb"))
-    code, _, err = run_main(["--resources", "users,calls"], capsys, tmp_path)
+    # Fixed dates: the calls are read ahead from the first request on, with the window in the body.
+    code, _, err = run_main(["--resources", "users,calls", "--start", "2026-10-25", "--end", "2026-11-01"],
+                            capsys, tmp_path)
     line = one_sentence(err)
     assert code == 1 and "HTTP 401" in line and "not-the-secret" not in line
     sent = len(gong.cassette.requests) if gong.sim is not None else gong.cassette.play_count

@@ -12,6 +12,7 @@ batches of up to 100 non-private call ids, as Arrow tables of one row per senten
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -27,6 +28,7 @@ from dlt.sources import DltResource
 
 from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
+from .prefetch import DEFAULT_MAX_BYTES, ChunkedPages, Prefetcher, request_key
 from .rows import TRANSCRIPT_SCHEMA, transcript_table
 from .settings import (
     CALLS_CONTENT_SELECTOR,
@@ -39,18 +41,25 @@ from .settings import (
 )
 from .windows import SAFEST_TIMEZONE, Request, SyncWindow, literal_date, parse_instant
 
-__all__ = ["gong_source", "gong_tombstones", "make_client", "GongClient", "GongError", "SyncWindow"]
+__all__ = ["gong_source", "gong_tombstones", "make_client", "prefetch_calls", "ChunkedPages", "GongClient",
+           "GongError", "SyncWindow"]
 
 logger = logging.getLogger("gong_sync.source")
 
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "schemas" / "gong.schema.yaml"
 
 
+@functools.lru_cache(maxsize=4)
+def _read_contract(path: str, mtime_ns: int) -> dict[str, Any]:
+    """The parsed contract (a sync builds the source once per window or chunk: parse it once)."""
+    return yaml.safe_load(Path(path).read_text()) or {}
+
+
 def apply_contract(schema: dlt.Schema, path: Path = CONTRACT_PATH) -> None:
     """Adds the contract's tables and columns (the exported dlt schema) to the source's schema."""
     if not path.exists():
         return
-    contract = yaml.safe_load(path.read_text())
+    contract = copy.deepcopy(_read_contract(str(path), path.stat().st_mtime_ns))
     for name, table in (contract.get("tables") or {}).items():
         if not name.startswith("_dlt"):
             columns = {col: {**spec, "name": col} for col, spec in (table.get("columns") or {}).items()}
@@ -78,6 +87,8 @@ def gong_source(
     client: Any = None,
     use_contract: bool = True,
     seen_call_ids: Any = None,
+    now: Optional[str] = None,
+    calls_pages: Any = None,
 ) -> Sequence[DltResource]:
     """Returns every Gong resource, reading through `client` or a client built from the credentials.
 
@@ -89,23 +100,16 @@ def gong_source(
     contract in schemas/ (`use_contract=False` only to regenerate it). `lookback_days_by_resource`
     overrides the lookback per resource (e.g. {"audit_logs": 1, "calls": 7}). `seen_call_ids`, a set,
     collects the id of every non-private call Gong returned (reconcile runs compare it with the warehouse).
+    `now` pins the present moment of the run (an open end, the state's ceiling); default: when a
+    resource starts reading. `calls_pages`, a `ChunkedPages`, spreads one window's calls over several
+    pipeline runs (one chunk of pages each); the calls state then advances with the last chunk.
     """
     if use_contract:
         apply_contract(dlt.current.source_schema())
     if client is None:
         client = make_client(base_url, access_key, access_key_secret, bearer_token,
                              rate_limit, daily_budget, max_retry_after_s)
-    window = SyncWindow(
-        start=parse_instant(start_date, "The start date (--start or start_date)") if start_date else None,
-        end=parse_instant(end_date, "The end date (--end or end_date)") if end_date else None,
-        lookback=pendulum.duration(seconds=int(float(lookback_days) * 86400)),
-        default_history=pendulum.duration(days=DEFAULT_HISTORY_DAYS),
-        company_timezone=company_timezone,
-        period=str(activity_period).upper(),
-        start_day=literal_date(start_date) if start_date else None,
-        end_day=literal_date(end_date) if end_date else None,
-    )
-    window.validate()
+    window = _sync_window(start_date, end_date, lookback_days, company_timezone, activity_period, now)
     overrides = {str(k): float(v) for k, v in (lookback_days_by_resource or {}).items()}
     unknown = sorted(set(overrides) - set(BY_NAME))
     if unknown:
@@ -119,10 +123,28 @@ def gong_source(
             own_window = replace(window, lookback=pendulum.duration(seconds=int(overrides[endpoint.name] * 86400)))
             own_window.validate()
         resources[endpoint.name] = _build_resource(client, endpoint, own_window, parent, include_media,
-                                                   seen_call_ids)
+                                                   seen_call_ids, calls_pages)
     for endpoint in CATALOG:
         resources[endpoint.name].selected = endpoint.default
     return list(resources.values())
+
+
+def _sync_window(start_date: Optional[str], end_date: Optional[str], lookback_days: float,
+                 company_timezone: str = SAFEST_TIMEZONE, activity_period: str = "WEEK",
+                 now: Optional[str] = None) -> SyncWindow:
+    window = SyncWindow(
+        start=parse_instant(start_date, "The start date (--start or start_date)") if start_date else None,
+        end=parse_instant(end_date, "The end date (--end or end_date)") if end_date else None,
+        lookback=pendulum.duration(seconds=int(float(lookback_days) * 86400)),
+        default_history=pendulum.duration(days=DEFAULT_HISTORY_DAYS),
+        company_timezone=company_timezone,
+        period=str(activity_period).upper(),
+        start_day=literal_date(start_date) if start_date else None,
+        end_day=literal_date(end_date) if end_date else None,
+        now=parse_instant(now, "now").start_of("second") if now else None,
+    )
+    window.validate()
+    return window
 
 
 @with_config(sections=("sources", "gong"))
@@ -160,9 +182,10 @@ def _hints(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, parent: Optional[DltResource],
-                    include_media: bool, seen_call_ids: Optional[set[str]] = None) -> DltResource:
+                    include_media: bool, seen_call_ids: Optional[set[str]] = None,
+                    calls_pages: Optional[ChunkedPages] = None) -> DltResource:
     if endpoint.kind == "calls":
-        return _calls_resource(client, endpoint, window, include_media, seen_call_ids)
+        return _calls_resource(client, endpoint, window, include_media, seen_call_ids, calls_pages)
     if endpoint.kind == "transcripts":
         return dlt.transformer(_call_batches_reader(client, endpoint, transcript_table), data_from=parent,
                                **_hints(endpoint))
@@ -203,7 +226,7 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
         state_key = "|".join([*parent_values.values(), *([partition] if partition else [])]) or "all"
         windows = state.setdefault("windows", {}) if endpoint.window else {}
         if endpoint.window:
-            plan = window.plan(endpoint.window, windows.get(state_key), pendulum.now("UTC").start_of("second"))
+            plan = window.plan(endpoint.window, windows.get(state_key), window.present())
             requests = plan.requests
             logger.log(logging.DEBUG if parent_values or partition else logging.INFO,
                        "%s%s: window %s .. %s (%d requests)",
@@ -260,50 +283,75 @@ def _rows(endpoint: Endpoint, page: Iterable[dict[str, Any]], ctx: dict[str, Any
     return rows
 
 
-def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow,
-                    include_media: bool, seen_call_ids: Optional[set[str]] = None) -> DltResource:
+def _calls_body(window: SyncWindow, synced_until: Optional[str], include_media: bool) -> tuple[Any, Any, Any]:
+    """The window `[start, end)` a calls read covers, and the body of its first request."""
+    now = window.present()
+    start, end = window.resolve(synced_until, now)
     selector = copy.deepcopy(CALLS_CONTENT_SELECTOR)
     selector["exposedFields"]["media"] = bool(include_media)
+    body = {
+        "filter": {"fromDateTime": start.isoformat(), "toDateTime": end.isoformat()},
+        "contentSelector": selector,
+    }
+    return start, end, body
+
+
+def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, include_media: bool,
+                    seen_call_ids: Optional[set[str]] = None, chunked: Optional[ChunkedPages] = None) -> DltResource:
     ctx = {"includeMedia": include_media}
 
     def read_calls() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
-        now = pendulum.now("UTC").start_of("second")
-        start, end = window.resolve(state.get("synced_until"), now)
-        if start >= end:
-            logger.info("calls: nothing to sync, the window %s .. %s is empty", start, end)
-            return
-        logger.info("calls: syncing calls started in [%s, %s)", start.isoformat(), end.isoformat())
-        body = {
-            "filter": {"fromDateTime": start.isoformat(), "toDateTime": end.isoformat()},
-            "contentSelector": selector,
-        }
-        synced = private = 0
+        if chunked is not None and chunked.started:
+            read = chunked.context  # a later chunk of the same window
+            pages: Iterable[Any] = chunked.chunk()
+        else:
+            run_window = window.pinned()
+            start, end, body = _calls_body(run_window, state.get("synced_until"), include_media)
+            read = {"start": start, "end": end, "now": run_window.present(), "synced": 0, "private": 0}
+            if start >= end:
+                logger.info("calls: nothing to sync, the window %s .. %s is empty", start, end)
+                if chunked is not None:
+                    chunked.finish()
+                return
+            logger.info("calls: syncing calls started in [%s, %s)", start.isoformat(), end.isoformat())
+            if chunked is not None:
+                chunked.begin(client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body,
+                                              report_last=True), **read)
+                read = chunked.context
+                pages = chunked.chunk()
+            else:
+                pages = client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body)
         try:
-            for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body):
+            for page in pages:
                 kept = [c for c in page if not (c.get("metaData") or {}).get("isPrivate")]
-                private += len(page) - len(kept)
+                read["private"] += len(page) - len(kept)
                 if seen_call_ids is not None:
                     seen_call_ids.update(str((c.get("metaData") or {}).get("id")) for c in kept)
                 rows = _rows(endpoint, kept, ctx)
-                synced += len(rows)
-                logger.info("calls: %d calls so far (%d private skipped)", synced, private)
+                read["synced"] += len(rows)
+                logger.info("calls: %d calls so far (%d private skipped)", read["synced"], read["private"])
                 if rows:
                     yield rows
         except GongStopRun as exc:
             client.stop(str(exc))
             return
-        if client.stop_reason is None:
-            state["synced_until"] = window.advance(state.get("synced_until"), start, end, now).isoformat()
+        if client.stop_reason is None and (chunked is None or chunked.exhausted):
+            start, end = read["start"], read["end"]
+            state["synced_until"] = window.advance(state.get("synced_until"), start, end, read["now"]).isoformat()
             state["last_window"] = [start.isoformat(), end.isoformat()]
 
     return dlt.resource(read_calls, **_hints(endpoint))()
 
 
-def _call_id_batches(calls_page: list[dict[str, Any]]) -> Iterator[list[str]]:
-    call_ids = [str(c["id"]) for c in calls_page if not c.get("isPrivate")]
-    for i in range(0, len(call_ids), TRANSCRIPT_BATCH_SIZE):
-        yield call_ids[i:i + TRANSCRIPT_BATCH_SIZE]
+def _call_id_batches(call_ids: Iterable[str]) -> Iterator[list[str]]:
+    ids = list(call_ids)
+    for i in range(0, len(ids), TRANSCRIPT_BATCH_SIZE):
+        yield ids[i:i + TRANSCRIPT_BATCH_SIZE]
+
+
+def _batch_body(batch: list[str]) -> dict[str, Any]:
+    return {"filter": {"callIds": batch}}
 
 
 def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -> Any:
@@ -312,10 +360,9 @@ def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -
     `to_rows` turns one answered page into what the resource yields (an Arrow table or a list of rows).
     """
     def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
-        for batch in _call_id_batches(calls_page):
+        for batch in _call_id_batches(str(c["id"]) for c in calls_page if not c.get("isPrivate")):
             try:
-                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key,
-                                            body={"filter": {"callIds": batch}}):
+                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=_batch_body(batch)):
                     rows = to_rows(page)
                     if len(rows):
                         yield rows
@@ -349,6 +396,55 @@ def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow)
                                           {"workspace-id": workspace_id, "manager-id": manager_id})
 
     return read_coaching
+
+
+@with_config(sections=("sources", "gong"))
+def prefetch_calls(
+    client: GongClient,
+    resources: Sequence[str],
+    start_date: Optional[str] = None,
+    end_date: Optional[str] = None,
+    now: Optional[str] = None,
+    synced_until: Optional[str] = None,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    include_media: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    workers: Optional[int] = None,
+) -> Optional[Prefetcher]:
+    """Starts reading ahead, in the background, the calls (and their transcripts and other per-call-batch
+    resources among `resources`) that `gong_source(start_date=..., end_date=..., now=...)` will read.
+
+    Returns the running Prefetcher (close it when the window was extracted), or None when there is
+    nothing to read ahead. The reading goes through `client`, so the limiter, budget and counts hold.
+    """
+    selected = set(resources)
+    calls = BY_NAME["calls"]
+    children = [e for e in CATALOG if e.parent == calls.name and e.kind in ("transcripts", "call_batches")
+                and e.name in selected]
+    if calls.name not in selected and not children:
+        return None
+    window = _sync_window(start_date, end_date, lookback_days, now=now)
+    start, end, body = _calls_body(window, synced_until, include_media)
+    if start >= end:
+        return None
+
+    def plan(reader: GongClient, submit: Any) -> None:
+        for page in reader.paginate(calls.method, calls.path, calls.data_key, body=body):
+            ids = [str((c.get("metaData") or {}).get("id")) for c in page
+                   if not (c.get("metaData") or {}).get("isPrivate")]
+            for child in children:
+                for batch in _call_id_batches(ids):
+                    submit(lambda e=child, b=batch: _drain(reader.paginate(e.method, e.path, e.data_key,
+                                                                           body=_batch_body(b))))
+
+    root = request_key(calls.method, calls.path, None, body)
+    paths = {calls.path, *(child.path for child in children)}
+    return Prefetcher(client, plan, paths, root=root, max_bytes=max_bytes, workers=workers).start()
+
+
+def _drain(pages: Iterable[Any]) -> None:
+    for _ in pages:
+        pass
 
 
 @dlt.source(name="gong")

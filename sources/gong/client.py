@@ -9,6 +9,7 @@ expects it (query string on GET, JSON body on POST) and counts requests per endp
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .budget import BudgetLedger
+from .prefetch import Prefetcher, request_key
 
 logger = logging.getLogger("gong_sync.client")
 
@@ -67,6 +69,19 @@ class RateLimiter:
         # Whole requests per window; a fractional rate below 1 becomes a longer window for one request.
         self._burst = max(1, int(self.rate)) if self.rate else 0
         self._window = (self._burst / self.rate) if self.rate else 0.0
+        # A margin keeps the server's own one-second window, which sees arrivals delayed by the network
+        # (and by whatever else the process is doing), from counting one request too many.
+        self.margin = 0.05
+
+    @property
+    def window_s(self) -> float:
+        """The length of the sliding window, in seconds (0 without a limit)."""
+        return self._window
+
+    def widen(self) -> None:
+        """Lengthens the margin after the server said the rate was exceeded (a 429 costs a request)."""
+        with self._lock:
+            self.margin = min(self.margin + 0.05, 0.5)
 
     def acquire(self) -> None:
         """Blocks until one more request fits in the window, then records it."""
@@ -80,9 +95,7 @@ class RateLimiter:
                 if len(self._stamps) < self._burst:
                     self._stamps.append(now)
                     return
-                # A margin keeps the server's own one-second window, which sees arrivals delayed by the
-                # network, from counting one request too many (a 429 costs a retry and a request).
-                self._sleep(self._window - (now - self._stamps[0]) + 0.05)
+                self._sleep(self._window - (now - self._stamps[0]) + self.margin)
 
 
 @dataclass
@@ -135,6 +148,14 @@ class GongClient:
         self.request_counts: Counter[str] = Counter()
         self.requests_used = 0
         self.stop_reason: Optional[str] = None
+        # Answers read ahead by a background thread (see prefetch.py); None when nothing reads ahead.
+        self._prefetcher: Optional[Prefetcher] = None
+        # The first request goes alone: until it is answered nobody knows whether the credentials work,
+        # and with bad ones a run sends exactly one request, whatever reads in parallel.
+        self._first_lock = threading.Lock()
+        self._first_sent = False
+        self._first_answered = threading.Event()
+        self._refused: Optional[str] = None  # the 401 message: every later request fails the same way
 
     def __repr__(self) -> str:
         # Never show credentials, not even in a debugger or a traceback's locals.
@@ -154,14 +175,41 @@ class GongClient:
 
         Requests are counted under `label` (default: the path), e.g. a path template.
         """
+        prefetcher = self._prefetcher
+        key = request_key(method, path, params, body) if prefetcher is not None else ""
+        if prefetcher is not None and not prefetcher.in_background():
+            kept = prefetcher.take(key, path, has_cursor=bool((params or {}).get("cursor") or
+                                                              (isinstance(body, dict) and body.get("cursor"))))
+            if kept is not None:
+                return self._answer(method, path, kept.status, kept.content)
         response = self.send(method, path, params=params, json_body=body, label=label)
-        status = response.status_code
+        if prefetcher is not None and prefetcher.in_background() and (
+                response.status_code == 200 or (response.status_code == 404 and _is_empty_result(response.content))):
+            prefetcher.put(key, response.status_code, response.content)
+        return self._answer(method, path, response.status_code, response.content, response.text)
+
+    def answered_once(self) -> bool:
+        """True once the first request of this client got an answer (of any kind)."""
+        return self._first_answered.is_set()
+
+    def attach_prefetcher(self, prefetcher: Prefetcher) -> None:
+        """Answers the requests `prefetcher` reads ahead from what it kept (one prefetcher at a time)."""
+        if self._prefetcher is not None and self._prefetcher is not prefetcher:
+            raise RuntimeError("another prefetcher is attached to this client")
+        self._prefetcher = prefetcher
+
+    def detach_prefetcher(self, prefetcher: Prefetcher) -> None:
+        if self._prefetcher is prefetcher:
+            self._prefetcher = None
+
+    def _answer(self, method: str, path: str, status: int, content: bytes,
+                text: Optional[str] = None) -> Optional[dict[str, Any]]:
         if status == 200:
-            return self._json(response, path)
-        if status == 404 and _is_empty_result(response):
+            return self._json(content, path)
+        if status == 404 and _is_empty_result(content):
             return None
         raise GongApiError(
-            f"Gong answered HTTP {status} for {method} {path}: {_error_text(response)}"
+            f"Gong answered HTTP {status} for {method} {path}: {_error_text(content, text)}"
             + (" (is SOURCES__GONG__BASE_URL right?)" if status == 404 else "")
         )
 
@@ -174,9 +222,23 @@ class GongClient:
         as for `request`; 401/403 raise GongAuthError. For answers `request` does not take: a 201, a 409,
         a JSON array body, a multipart upload (`files`: {field: (file name, bytes, content type)}).
         """
+        with self._first_lock:
+            first, self._first_sent = not self._first_sent, True
+        if not first:
+            self._first_answered.wait()
+        try:
+            return self._send(method, path, params, json_body, files, label)
+        finally:
+            if first:
+                self._first_answered.set()
+
+    def _send(self, method: str, path: str, params: Optional[dict[str, Any]], json_body: Any,
+              files: Optional[dict[str, tuple[str, bytes, str]]], label: Optional[str]) -> requests.Response:
         url = self.base_url + path
         attempt = 0
         while True:
+            if self._refused:
+                raise GongAuthError(self._refused)
             self._spend(label or path)
             self._limiter.acquire()
             logger.debug("%s %s params=%s body=%s", method, path, params,
@@ -198,11 +260,14 @@ class GongClient:
             status = response.status_code
             logger.debug("%s %s -> %s", method, path, status)
             if status in (401, 403):
-                raise GongAuthError(
+                message = (
                     f"Gong refused the request to {path} with HTTP {status}: check "
                     "SOURCES__GONG__ACCESS_KEY / SOURCES__GONG__ACCESS_KEY_SECRET (or the bearer token) "
                     "and that the key has access to this endpoint."
                 )
+                if status == 401:  # the credentials themselves: no later request can succeed
+                    self._refused = message
+                raise GongAuthError(message)
             if status in RETRYABLE_STATUSES:
                 attempt += 1
                 wait = self._retry_wait(response, attempt)
@@ -216,16 +281,20 @@ class GongClient:
                         f"Gong asked to wait {wait:.0f} s before calling {path} again (the daily quota is "
                         "probably spent); the run stopped and kept the work it had completed: run it again later."
                     )
+                if status == 429 and wait <= self._limiter.window_s + 1:
+                    self._limiter.widen()  # a rate 429 (not the daily quota): leave more room from now on
                 logger.info("Gong answered %s for %s; retrying in %.1f s", status, path, wait)
                 self._sleep(wait)
                 continue
             return response
 
     def paginate(self, method: str, path: str, data_key: str, params: Optional[dict[str, Any]] = None,
-                 body: Optional[dict[str, Any]] = None, label: Optional[str] = None) -> Iterator[list[dict[str, Any]]]:
+                 body: Optional[dict[str, Any]] = None, label: Optional[str] = None,
+                 report_last: bool = False) -> Iterator[Any]:
         """Yields the `data_key` list of every page; the cursor goes in the query (GET) or body (POST).
 
-        An answer whose `data_key` holds one object (not a list) is one page of one record.
+        An answer whose `data_key` holds one object (not a list) is one page of one record. With
+        `report_last`, yields `(records, is_last)`: whether Gong said no page follows this one.
         """
         seen: set[str] = set()
         cursor: Optional[str] = None
@@ -247,9 +316,9 @@ class GongClient:
                 records = [records]
             if not isinstance(records, list):
                 raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
-            if records:
-                yield records
             cursor = (payload.get("records") or {}).get("cursor")
+            if records:
+                yield (records, not cursor) if report_last else records
             if not cursor:
                 return
             if cursor in seen:
@@ -302,11 +371,11 @@ class GongClient:
         return self._backoff(attempt)
 
     @staticmethod
-    def _json(response: requests.Response, path: str) -> dict[str, Any]:
+    def _json(content: bytes, path: str) -> dict[str, Any]:
         try:
-            payload = response.json()
+            payload = json.loads(content)
         except ValueError:
-            raise GongApiError(f"Gong's answer to {path} is not valid JSON ({len(response.content)} bytes).") from None
+            raise GongApiError(f"Gong's answer to {path} is not valid JSON ({len(content)} bytes).") from None
         if not isinstance(payload, dict):
             raise GongApiError(f"Gong's answer to {path} is not a JSON object.")
         return payload
@@ -329,10 +398,10 @@ def validate_base_url(base_url: Optional[str]) -> str:
     return url
 
 
-def _is_empty_result(response: requests.Response) -> bool:
-    """True for Gong's "No <things> found corresponding to the provided filters" 404."""
+def _is_empty_result(content: bytes) -> bool:
+    """True for Gong's "No <things> found corresponding to the provided filters" 404 body."""
     try:
-        payload = response.json()
+        payload = json.loads(content)
     except ValueError:
         return False
     errors = payload.get("errors") if isinstance(payload, dict) else None
@@ -340,12 +409,14 @@ def _is_empty_result(response: requests.Response) -> bool:
                                 for e in errors)
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(content: bytes, text: Optional[str] = None) -> str:
     try:
-        payload = response.json()
+        payload = json.loads(content)
         errors = payload.get("errors") if isinstance(payload, dict) else None
         if errors:
             return "; ".join(str(e) for e in errors)[:300]
     except ValueError:
         pass
-    return (response.text or "").strip()[:200] or "no details"
+    if text is None:
+        text = content.decode("utf-8", errors="replace")
+    return (text or "").strip()[:200] or "no details"

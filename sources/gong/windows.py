@@ -11,7 +11,7 @@ rows are keyed by day or month).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import pendulum
@@ -87,6 +87,15 @@ class SyncWindow:
     period: str = "WEEK"
     start_day: Optional[Date] = None
     end_day: Optional[Date] = None
+    now: Optional[DateTime] = None
+
+    def present(self) -> DateTime:
+        """The run's present moment: the pinned `now`, else the current second."""
+        return self.now if self.now is not None else pendulum.now("UTC").start_of("second")
+
+    def pinned(self) -> SyncWindow:
+        """This window with its present moment fixed (one read sees one `now`)."""
+        return self if self.now is not None else replace(self, now=self.present())
 
     def validate(self) -> None:
         """Raises GongError when the bounds are reversed, the lookback negative or a setting unknown."""
