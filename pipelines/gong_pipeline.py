@@ -24,7 +24,7 @@ EXIT_STOPPED_EARLY = 3
 
 DEFAULT_PIPELINE_NAME = "gong"
 DEFAULT_DATASET = "gong"
-DEFAULT_WINDOW_DAYS = 31.0
+DEFAULT_WINDOW_DAYS = 7.0
 DEFAULT_WINDOW_REQUESTS = 100
 # Pages of calls (100 each, with their transcripts) loaded at most at once while a window is read ahead.
 DEFAULT_CHUNK_PAGES = 10
