@@ -294,7 +294,8 @@ class GongClient:
         """Yields the `data_key` list of every page; the cursor goes in the query (GET) or body (POST).
 
         An answer whose `data_key` holds one object (not a list) is one page of one record. With
-        `report_last`, yields `(records, is_last)`: whether Gong said no page follows this one.
+        `report_last`, yields `(records, is_last, total)`: whether Gong said no page follows this one,
+        and the number of records of the whole read Gong announced (`records.totalRecords`, or None).
         """
         seen: set[str] = set()
         cursor: Optional[str] = None
@@ -316,9 +317,10 @@ class GongClient:
                 records = [records]
             if not isinstance(records, list):
                 raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
-            cursor = (payload.get("records") or {}).get("cursor")
+            paging = payload.get("records") or {}
+            cursor = paging.get("cursor")
             if records:
-                yield (records, not cursor) if report_last else records
+                yield (records, not cursor, paging.get("totalRecords")) if report_last else records
             if not cursor:
                 return
             if cursor in seen:

@@ -243,17 +243,19 @@ class Prefetcher:
 
 
 class ChunkedPages:
-    """One paginated read handed out over several pipeline runs: at most `max_pages` pages per run.
+    """One paginated read handed out over several pipeline runs: a chunk of about `max_pages` pages per run.
 
     What one run extracted is normalized and loaded while the rest is read ahead, and what a run holds
-    in memory no longer grows with the window. The pages come as `(records, is_last)`
-    (`GongClient.paginate(..., report_last=True)`), so the chunk that takes the last page knows it and
-    `exhausted` turns true without another request.
+    in memory no longer grows with the window. The pages come as `(records, is_last, total)`
+    (`GongClient.paginate(..., report_last=True)`): the chunk that takes the last page knows it, and
+    the total Gong announces on the first page evens the chunks out (a window of 11 pages is one chunk
+    of 11, not 10 and 1: every load costs the same fixed work), so a chunk holds at most 1.5 x `max_pages`.
     """
 
     def __init__(self, max_pages: int) -> None:
         self.max_pages = max(1, max_pages)
-        self._pages: Optional[Iterator[tuple[Any, bool]]] = None
+        self._pages: Optional[Iterator[tuple[Any, bool, Optional[int]]]] = None
+        self._size = self.max_pages
         self.exhausted = False
         self.chunks = 0
         self.taken = 0  # pages the last chunk took
@@ -263,7 +265,7 @@ class ChunkedPages:
     def started(self) -> bool:
         return self._pages is not None
 
-    def begin(self, pages: Iterator[tuple[Any, bool]], **context: Any) -> None:
+    def begin(self, pages: Iterator[tuple[Any, bool, Optional[int]]], **context: Any) -> None:
         self._pages = pages
         self.context = dict(context)
 
@@ -271,17 +273,27 @@ class ChunkedPages:
         """Marks the read as complete (e.g. nothing to read)."""
         self.exhausted = True
 
+    def _even_out(self, page_size: int, total: Optional[int]) -> None:
+        if not total or page_size <= 0:
+            return
+        pages = -(-int(total) // page_size)
+        chunks = max(1, (pages + self.max_pages // 2) // self.max_pages)
+        self._size = -(-pages // chunks)
+
     def chunk(self) -> Iterator[Any]:
         if self._pages is None or self.exhausted:
             return
+        first = self.chunks == 0
         self.chunks += 1
         self.taken = 0
-        for _ in range(self.max_pages):
+        while self.taken < self._size:
             try:
-                records, last = next(self._pages)
+                records, last, total = next(self._pages)
             except StopIteration:
                 self.exhausted = True
                 return
+            if first and self.taken == 0:
+                self._even_out(len(records), total)
             self.taken += 1
             yield records
             if last:
