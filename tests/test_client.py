@@ -193,3 +193,26 @@ def test_limiter_never_exceeds_its_rate_in_any_one_second_window_across_threads(
     worst = max(sum(1 for s in stamps if t0 <= s < t0 + 1.0) for t0 in stamps)
     assert worst <= 10
     assert stamps[-1] - stamps[0] >= 2.0, "32 requests at 10/s cannot take under 2 s"
+
+
+def test_a_rate_429_widens_the_limiters_margin_for_the_rest_of_the_run() -> None:
+    clock = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 3))
+        clock[0] += seconds
+
+    limiter = RateLimiter(3, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(4):
+        limiter.acquire()
+    assert waits == [1.1], "the fourth request waits a second after the first, plus the margin"
+    limiter.widen()
+    limiter.widen()
+    limiter.widen()
+    limiter.widen()
+    assert limiter.margin == 0.5, "doubled on each 429, at most half a second"
+    waits.clear()
+    for _ in range(3):
+        limiter.acquire()
+    assert waits == [1.5], "the next full window waits a second plus the wider margin"

@@ -70,8 +70,9 @@ class RateLimiter:
         self._burst = max(1, int(self.rate)) if self.rate else 0
         self._window = (self._burst / self.rate) if self.rate else 0.0
         # A margin keeps the server's own one-second window, which sees arrivals delayed by the network
-        # (and by whatever else the process is doing), from counting one request too many.
-        self.margin = 0.05
+        # (and by whatever else the process is doing, e.g. a thread reading ahead waiting for Python's
+        # lock while another normalizes), from counting one request too many.
+        self.margin = 0.1
 
     @property
     def window_s(self) -> float:
@@ -81,7 +82,7 @@ class RateLimiter:
     def widen(self) -> None:
         """Lengthens the margin after the server said the rate was exceeded (a 429 costs a request)."""
         with self._lock:
-            self.margin = min(self.margin + 0.05, 0.5)
+            self.margin = min(self.margin * 2, 0.5)
 
     def acquire(self) -> None:
         """Blocks until one more request fits in the window, then records it."""
