@@ -5,7 +5,7 @@ from the kernel with wait4, is its own), against a simulator in another process 
 and memory are not counted against the pipeline), with a frozen simulator clock and explicit windows,
 so the request counts are deterministic. Figures, never assertions: no test asserts a time.
 
-    make bench                         # the full run (about 8 minutes on 2 cores)
+    make bench                         # the full run (about 6 minutes on 2 cores)
     make bench ARGS="--quick"          # a smoke run with a few hundred calls (about a minute)
     make bench ARGS="--only rate3,incremental"
     make bench ARGS="--env NORMALIZE__WORKERS=2 --dest-option preferred_loader_file_format=parquet"   # try a setting
