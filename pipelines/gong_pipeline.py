@@ -482,7 +482,7 @@ class _SyncRunner:
             return set()
         return {str(r[0]) for r in rows or []}
 
-    def _add_counts(self, info: Any = None) -> None:
+    def _add_counts(self, info: Any) -> None:
         for table, count in (dict(info.row_counts) if info else {}).items():
             if not table.startswith("_dlt"):
                 self.result.row_counts[table] = self.result.row_counts.get(table, 0) + count

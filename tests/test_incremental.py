@@ -26,9 +26,9 @@ END = "2026-11-01T00:00:00+00:00"
 
 def sync(gong: GongFixture, wh: Warehouse, resources: tuple[str, ...] = ("calls", "transcripts"),
          start: str | None = START, end: str | None = END, window_days: float = 2, client: Any = None,
-         window_requests: int = 0, **kwargs: Any) -> SyncResult:
+         window_requests: int = 0, options: dict[str, Any] | None = None, **kwargs: Any) -> SyncResult:
     options = {"client": client or gong.client(), "lookback_days": 1, "company_timezone": "America/New_York",
-               "start_date": START}
+               "start_date": START, **(options or {})}
     return run_sync(list(resources), start=start, end=end, destination=wh.destination, dataset=wh.dataset,
                     pipeline_name="inc", pipelines_dir=str(wh.tmp_path / "dlt"), source_options=options,
                     window_days=window_days, window_requests=window_requests, **kwargs)

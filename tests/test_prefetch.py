@@ -9,24 +9,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import dlt
 import pytest
 
-from pipelines.gong_pipeline import SyncResult, run_sync
 from simulator import GongSimulator
 from sources.gong import prefetch_calls
 from sources.gong.client import ClientSettings, GongClient
 from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, GongFixture, RecordingSession, Warehouse, sim_config
-from tests.test_incremental import END, EXTENSIVE, START, TRANSCRIPT, snapshot
-
-
-def sync(gong: GongFixture, wh: Warehouse, client: Any = None, prefetch: bool = True, **kwargs: Any) -> SyncResult:
-    options = {"client": client or gong.client(), "lookback_days": 1, "company_timezone": "America/New_York",
-               "start_date": START, "prefetch": prefetch}
-    wh.tmp_path.mkdir(parents=True, exist_ok=True)
-    return run_sync(["calls", "transcripts"], start=START, end=END, destination=wh.destination, dataset=wh.dataset,
-                    pipeline_name="ahead", pipelines_dir=str(wh.tmp_path / "dlt"), source_options=options,
-                    window_days=2, window_requests=0, **kwargs)
+from tests.test_incremental import END, EXTENSIVE, TRANSCRIPT, calls_state, snapshot, sync
 
 
 def sent(session: RecordingSession) -> Counter:
@@ -34,9 +23,9 @@ def sent(session: RecordingSession) -> Counter:
                    for r in session.answered)
 
 
-def calls_state(wh: Warehouse) -> dict[str, Any]:
-    state = dlt.attach("ahead", pipelines_dir=str(wh.tmp_path / "dlt")).state
-    return state["sources"]["gong"]["resources"]["calls"]
+def warehouse(tmp_path: Path, name: str) -> Warehouse:
+    (tmp_path / name).mkdir()
+    return Warehouse("duckdb", tmp_path / name)
 
 
 def loads(wh: Warehouse) -> int:
@@ -45,12 +34,12 @@ def loads(wh: Warehouse) -> int:
 
 @pytest.mark.sim(days=10, calls_per_day=12, page_size=5, sentences_per_call=6)
 def test_chunks_read_ahead_load_the_same_rows_with_the_same_requests(gong: GongFixture, tmp_path: Path) -> None:
-    plain = Warehouse("duckdb", tmp_path / "plain")
-    first = sync(gong, plain, prefetch=False, chunk_pages=0)
+    plain = warehouse(tmp_path, "plain")
+    first = sync(gong, plain, options={"prefetch": False}, chunk_pages=0)
     plain_requests = sent(gong.session)
     gong.session.answered.clear()
 
-    ahead = Warehouse("duckdb", tmp_path / "ahead")
+    ahead = warehouse(tmp_path, "ahead")
     sync(gong, ahead, chunk_pages=2)
 
     assert sent(gong.session) == plain_requests, "reading ahead sends exactly the requests a plain run sends"
@@ -76,11 +65,11 @@ def test_chunks_read_ahead_load_the_same_rows_with_the_same_requests(gong: GongF
 @pytest.mark.sim(days=10, calls_per_day=12, page_size=5, sentences_per_call=6)
 def test_a_stop_inside_a_chunked_window_keeps_its_chunks_and_reads_the_window_again(gong: GongFixture,
                                                                                     tmp_path: Path) -> None:
-    plain = Warehouse("duckdb", tmp_path / "plain")
-    sync(gong, plain, prefetch=False, chunk_pages=0)
+    plain = warehouse(tmp_path, "plain")
+    sync(gong, plain, options={"prefetch": False}, chunk_pages=0)
     gong.session.sent.clear()
 
-    ahead = Warehouse("duckdb", tmp_path / "ahead")
+    ahead = warehouse(tmp_path, "ahead")
     # 5 calls pages and 5 transcript batches a window: the budget runs out inside the second window.
     stopped = sync(gong, ahead, client=gong.client(daily_budget=14), chunk_pages=2)
     assert stopped.stop_reason and "budget" in stopped.stop_reason

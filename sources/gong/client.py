@@ -151,11 +151,9 @@ class GongClient:
         self.stop_reason: Optional[str] = None
         # Answers read ahead by a background thread (see prefetch.py); None when nothing reads ahead.
         self._prefetcher: Optional[Prefetcher] = None
-        # The first request goes alone: until it is answered nobody knows whether the credentials work,
-        # and with bad ones a run sends exactly one request, whatever reads in parallel.
-        self._first_lock = threading.Lock()
-        self._first_sent = False
-        self._first_answered = threading.Event()
+        # Set once a request got Gong's answer (or gave up): a reader ahead waits for it, so that with bad
+        # credentials a run sends exactly one request.
+        self._answered = threading.Event()
         self._refused: Optional[str] = None  # the 401 message: every later request fails the same way
 
     def __repr__(self) -> str:
@@ -184,14 +182,15 @@ class GongClient:
             if kept is not None:
                 return self._answer(method, path, kept.status, kept.content)
         response = self.send(method, path, params=params, json_body=body, label=label)
-        if prefetcher is not None and prefetcher.in_background() and (
-                response.status_code == 200 or (response.status_code == 404 and _is_empty_result(response.content))):
+        payload = self._answer(method, path, response.status_code, response.content, response.text)
+        if prefetcher is not None and prefetcher.in_background():
+            # Only answers a resource takes as data get here; an error is met again by the resource.
             prefetcher.put(key, response.status_code, response.content)
-        return self._answer(method, path, response.status_code, response.content, response.text)
+        return payload
 
     def answered_once(self) -> bool:
-        """True once the first request of this client got an answer (of any kind)."""
-        return self._first_answered.is_set()
+        """True once a request of this client got an answer (of any kind) or gave up."""
+        return self._answered.is_set()
 
     def attach_prefetcher(self, prefetcher: Prefetcher) -> None:
         """Answers the requests `prefetcher` reads ahead from what it kept (one prefetcher at a time)."""
@@ -223,15 +222,10 @@ class GongClient:
         as for `request`; 401/403 raise GongAuthError. For answers `request` does not take: a 201, a 409,
         a JSON array body, a multipart upload (`files`: {field: (file name, bytes, content type)}).
         """
-        with self._first_lock:
-            first, self._first_sent = not self._first_sent, True
-        if not first:
-            self._first_answered.wait()
         try:
             return self._send(method, path, params, json_body, files, label)
         finally:
-            if first:
-                self._first_answered.set()
+            self._answered.set()
 
     def _send(self, method: str, path: str, params: Optional[dict[str, Any]], json_body: Any,
               files: Optional[dict[str, tuple[str, bytes, str]]], label: Optional[str]) -> requests.Response:

@@ -91,7 +91,6 @@ class Prefetcher:
         self.hits = 0
         self.peak_bytes = 0
         self.largest = 0
-        self.error: Optional[BaseException] = None
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -113,11 +112,6 @@ class Prefetcher:
             self._answers.clear()
             self._bytes = 0
         logger.debug("prefetch: %d answers fetched ahead, %d used, %d unused", self.fetched, self.hits, unused)
-
-    @property
-    def done(self) -> bool:
-        with self._cond:
-            return self._done
 
     def in_background(self) -> bool:
         """True in the threads that read ahead (their requests are kept, not answered from the store)."""
@@ -235,7 +229,6 @@ class Prefetcher:
             if pool is not None:
                 pool.shutdown(wait=True)
             if failures:
-                self.error = failures[0]
                 logger.debug("prefetch stopped: %s", type(failures[0]).__name__)
             with self._cond:
                 self._done = True
