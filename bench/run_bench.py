@@ -158,12 +158,22 @@ def worker(spec_path: str) -> int:
     else:
         destination = dlt.destinations.duckdb(credentials=spec["credentials"], **dest_options)
     spans = _time_pipeline_steps()
+    profiler = None
+    if spec.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
     t0 = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     result = run_sync(spec["resources"].split(","), start=spec.get("start"), end=spec.get("end"),
                       full_refresh=spec.get("full_refresh", False), destination=destination,
                       dataset=spec["dataset"], pipeline_name=spec["pipeline_name"],
                       pipelines_dir=spec["pipelines_dir"], **(spec.get("sync_options") or {}))
     t1 = time.perf_counter()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(spec["profile"])
     sampler.stop()
     # run_sync loads a long range window after window (one pipeline.run each): sum the steps of all.
     steps: dict[str, dict[str, float]] = {}
@@ -228,11 +238,25 @@ class Simulator:
                 self.proc.kill()
                 self.proc.wait()
 
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/_sim/stats", timeout=10) as resp:
+            return json.loads(resp.read())
+
     def api_requests(self) -> int:
         """Requests the simulator answered on /v2 paths (a cross-check of the client's own count)."""
-        with urllib.request.urlopen(self.url + "/_sim/stats", timeout=10) as resp:
-            stats = json.loads(resp.read())
-        return sum(n for path, n in stats["requests"].items() if path.startswith("/v2/"))
+        return sum(n for path, n in self.stats()["requests"].items() if path.startswith("/v2/"))
+
+    def rate_limited(self) -> int:
+        """Requests the simulator refused with a 429 for exceeding the per-second rate."""
+        return int(self.stats().get("rateLimited", 0))
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the simulator process has used so far (0 where /proc is missing)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, AttributeError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -252,6 +276,8 @@ class Run:
     steps: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     cpu_s: float = 0.0
+    sim_cpu_s: float = 0.0
+    rate_limited: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -310,13 +336,14 @@ def scenario(workdir: Path, name: str, sim: Simulator, destination: str, rate: O
         if full_refresh and db.exists():
             db.unlink()
         credentials, dataset = str(db), "gong"
-    before = sim.api_requests()
+    before, limited_before, sim_cpu_before = sim.api_requests(), sim.rate_limited(), sim.cpu_s()
     spec = {
         "base_url": sim.url, "rate_limit": rate, "destination": destination, "credentials": credentials,
         "dataset": dataset, "pipeline_name": pipeline, "pipelines_dir": str(workdir / "pipelines"),
         "resources": RESOURCES, "start": start, "end": end, "full_refresh": full_refresh,
         "env": {**args.env, **(env or {})}, "dest_options": args.dest_options, "duckdb_config": args.duckdb_config,
         "sync_options": {k: int(v) if v.lstrip("-").isdigit() else v for k, v in args.sync_options.items()},
+        "profile": str(workdir / f"{name}.prof") if args.profile else None,
     }
     print(f"  {name}: running ({destination}, rate limit {rate or 'off'})...", flush=True)
     out, wall, rss, cpu = run_worker(workdir, name, spec)
@@ -324,7 +351,8 @@ def scenario(workdir: Path, name: str, sim: Simulator, destination: str, rate: O
     run = Run(name=name, destination=destination, rate_limit=rate, calls=rows.get("calls", 0),
               sentences=rows.get("transcripts", 0), requests=out["requests"],
               server_requests=sim.api_requests() - before, run_s=out["run_s"], process_s=round(wall, 2),
-              steps=out["steps"], peak_rss_mb=round(rss, 1), cpu_s=round(cpu, 1), detail=out)
+              steps=out["steps"], peak_rss_mb=round(rss, 1), cpu_s=round(cpu, 1), detail=out,
+              rate_limited=sim.rate_limited() - limited_before, sim_cpu_s=round(sim.cpu_s() - sim_cpu_before, 1))
     if counts is not None:
         run.floor = floor_requests(*counts)
     if out.get("stop_reason"):
@@ -407,6 +435,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="DuckDB setting for the DuckDB scenarios, e.g. memory_limit=512MB")
     parser.add_argument("--sync-option", dest="sync_option", action="append", default=[], metavar="KEY=VALUE",
                         help="extra argument of run_sync, e.g. chunk_pages=5 or window_requests=50")
+    parser.add_argument("--profile", action="store_true",
+                        help="write a cProfile of each worker's main thread to <scratch>/<scenario>.prof")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a new one under /tmp)")
     parser.add_argument("--out", default=str(RESULTS_DIR / "last_run"), help="results file stem (.md and .json)")
     args = parser.parse_args(argv)
@@ -527,7 +557,8 @@ def render(runs: dict[str, Run], mach: dict[str, Any], args: argparse.Namespace,
     for r in runs.values():
         per = ", ".join(f"{k} {v['peak_rss_mb']:,.0f} MB" for k, v in r.steps.items())
         w(f"- {r.name}: {per}; {r.detail.get('windows', 1)} window(s); CPU (user+sys) {r.cpu_s:.0f} s; "
-          f"the simulator saw {r.server_requests} requests")
+          f"the simulator saw {r.server_requests} requests ({r.rate_limited} answered 429 for the rate) "
+          f"and used {r.sim_cpu_s:.0f} s CPU")
     return "\n".join(lines)
 
 

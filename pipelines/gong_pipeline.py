@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
@@ -193,6 +194,7 @@ class _SyncRunner:
         except Exception as exc:
             raise UserError(f"The destination {destination!r} could not be set up: {_user_message(exc)}") from None
         self.refresh: Optional[str] = None
+        self.seed: Optional[dict[str, Any]] = None  # the first page of the first window, if already read
         self.result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name",
                                                                           destination)))
 
@@ -218,18 +220,18 @@ class _SyncRunner:
         end_at = parse_instant(end, "The end date (--end)") if end else now
         if reconcile and not start:
             start = (end_at - _days(reconcile_days)).isoformat()
+        self.now = now.start_of("second").isoformat()
         if any(_is_windowed(n) for n in self.resources):
-            windows = self._windows(start, end, now, window_days, probe=window_requests > 0)
+            windows = self._windows(start, end, now, window_days, limit=window_requests)
         else:  # whole lists only: one pass
             windows = [(start, end)]
         seen: Optional[set[str]] = set() if reconcile else None
-        self.now = now.start_of("second").isoformat()
         index = 0
         before = self._windowed_requests()
         # Reads a window's calls (and their transcripts) in the background, ahead of the pipeline: the
         # window is then loaded in chunks of pages while the rest arrives, and the next window is read
         # while the last chunk of this one is normalized and loaded.
-        ahead = self._read_ahead(windows[0], self._names(0)) if windows else None
+        ahead = self._read_ahead(windows[0], self._names(0), seed=self.seed) if windows else None
         try:
             while index < len(windows):
                 w_start, w_end = windows[index]
@@ -288,21 +290,26 @@ class _SyncRunner:
             return None
         return ChunkedPages(size)
 
-    def _read_ahead(self, window: tuple[Optional[str], Optional[str]], names: Sequence[str]) -> Any:
+    def _calls_options(self) -> dict[str, Any]:
+        """The calls resource's own options and stored `synced_until`, as its first request uses them."""
+        options = {k: self.options[k] for k in ("include_media", "lookback_days") if k in self.options}
+        lookbacks = self.options.get("lookback_days_by_resource") or {}
+        if "calls" in lookbacks:
+            options["lookback_days"] = lookbacks["calls"]
+        options["synced_until"] = None if self.refresh else _calls_state(self.pipeline).get("synced_until")
+        return options
+
+    def _read_ahead(self, window: tuple[Optional[str], Optional[str]], names: Sequence[str],
+                    seed: Optional[dict[str, Any]] = None) -> Any:
         """Starts reading the calls of `window` in the background (see sources/gong/prefetch.py)."""
         from sources.gong import prefetch_calls
 
         start, end = window
         if not self.options.get("prefetch", True):
             return None
-        options = {k: self.options[k] for k in ("include_media", "lookback_days") if k in self.options}
-        lookbacks = self.options.get("lookback_days_by_resource") or {}
-        if "calls" in lookbacks:
-            options["lookback_days"] = lookbacks["calls"]
-        synced_until = None if self.refresh else _calls_state(self.pipeline).get("synced_until")
         try:
             return prefetch_calls(self.client, names, start_date=start, end_date=end, now=self.now,
-                                  synced_until=synced_until, **options)
+                                  seed=seed, **self._calls_options())
         except Exception as exc:  # reading ahead only saves time: never fail a run for it
             logger.debug("not reading ahead: %s", type(exc).__name__)
             return None
@@ -323,8 +330,12 @@ class _SyncRunner:
         return source.with_resources(*names) if names else source.with_resources()
 
     def _windows(self, start: Optional[str], end: Optional[str], now: Any, window_days: float,
-                 probe: bool = False) -> list[tuple[Optional[str], Optional[str]]]:
+                 limit: int = 0) -> list[tuple[Optional[str], Optional[str]]]:
         """Cuts [start, end) into windows of `window_days`; one window when the range is short.
+
+        With a request bound (`limit`), a longer range is cut into equal windows of about `limit`
+        requests each, counted by one request to Gong when only calls and what follows them are read;
+        otherwise a first window of one day measures how dense the data is (see `_bound_by_requests`).
 
         The bounds the user gave are passed on as given (a bare date means a company day to the
         date-only endpoints); an open start resumes from the stored state, an open end is now.
@@ -342,17 +353,59 @@ class _SyncRunner:
         if window_days <= 0 or end_at - begin <= _days(window_days):
             return [(start, end)]
         bounds: list[tuple[Optional[str], Optional[str]]] = []
-        cursor = begin
-        # With a request bound, a first window of one day measures how dense the data is (see below).
-        size = _days(min(1.0, window_days)) if probe else _days(window_days)
-        while cursor < end_at:
-            nxt = min(cursor + size, end_at)
-            bounds.append((cursor.isoformat(), nxt.isoformat()))
-            cursor = nxt
-            size = _days(window_days)
+        count = self._windows_by_count(start, end, limit) if limit else None
+        if count is not None:
+            span = (end_at - begin).total_seconds()
+            cuts = [begin.add(seconds=round(span * i / count)) for i in range(count)] + [end_at]
+            bounds = [(cuts[i].isoformat(), cuts[i + 1].isoformat()) for i in range(count)]
+        else:
+            cursor = begin
+            # With a request bound, a first window of one day measures how dense the data is (see below).
+            size = _days(min(1.0, window_days)) if limit else _days(window_days)
+            while cursor < end_at:
+                nxt = min(cursor + size, end_at)
+                bounds.append((cursor.isoformat(), nxt.isoformat()))
+                cursor = nxt
+                size = _days(window_days)
         bounds[0] = (start or bounds[0][0], bounds[0][1])
         bounds[-1] = (bounds[-1][0], end)
         return bounds
+
+    def _windows_by_count(self, start: Optional[str], end: Optional[str], limit: int) -> Optional[int]:
+        """How many windows of about `limit` requests the range takes, from Gong's count of its calls.
+
+        The count is the calls resource's own first request over the whole range (`start`, `end` as the
+        first window would get them): when one window will do, that answer is its first page. None when
+        the count cannot tell (other windowed resources are read too, or the request failed for a reason
+        the first window will meet and report again).
+        """
+        from sources.gong import GongStopRun, count_calls, first_calls_request
+
+        windowed = [n for n in self.resources if _is_windowed(n)]
+        if "calls" not in windowed or not all(n == "calls" or _follows_calls(n) for n in windowed):
+            return None
+        body = self._guard(lambda: first_calls_request(start_date=start, end_date=end, now=self.now,
+                                                       **self._calls_options()))
+        if body is None:
+            return None
+
+        def count() -> Any:
+            try:
+                return count_calls(self.client, body)
+            except GongStopRun:  # the quota or a long Retry-After: the first window stops the run cleanly
+                return None
+
+        counted = self._guard(count)
+        if counted is None:
+            return None
+        total, pages, answer = counted
+        # Each page of calls is followed by one batch request per resource that reads per page of calls.
+        requests = pages * len(windowed)
+        count = max(1, math.ceil(requests / limit))
+        if count == 1 and self.options.get("prefetch", True):
+            self.seed = answer
+        logger.info("%d calls in the range: about %d requests, read in %d window(s)", total, requests, count)
+        return count
 
     def _windowed_requests(self) -> int:
         """Requests so far to the endpoints whose cost grows with the window (whole lists excluded)."""
@@ -367,8 +420,10 @@ class _SyncRunner:
         """Re-cuts the windows after `index` so that each takes about `limit` requests.
 
         The requests a window took measure how dense the data is; the rest of the range is cut into
-        windows of the size that density allows, between an hour and `window_days`. A window is what a
-        crash or a spent quota can cost, and what a run holds in memory at once.
+        equal windows of the size that density allows: at least an hour, and at most `window_days` or
+        four times the window just measured, whichever is longer (sparse data makes longer windows, and
+        fewer windows mean fewer partial pages, but one quiet day is no proof of a quiet month). A window
+        is what a crash or a spent quota can cost.
         """
         if not limit or index + 1 >= len(windows):
             return windows
@@ -377,17 +432,19 @@ class _SyncRunner:
         def at(value: Optional[str]) -> Any:
             return pendulum.parse(value).in_timezone("UTC") if value else pendulum_now()
 
-        span = at(windows[index][1]) - at(windows[index][0])
-        size = span * (limit / used) if used else _days(window_days)
-        size = min(max(size, pendulum.duration(hours=1)), _days(window_days))
+        span = (at(windows[index][1]) - at(windows[index][0])).total_seconds()
+        longest = max(_days(window_days).total_seconds(), 4 * span)
+        size = span * (limit / used) if used else _days(window_days).total_seconds()
+        size = min(max(size, 3600.0), longest)
         rest_start, last_end = at(windows[index + 1][0]), windows[-1][1]
-        rest_end = at(last_end)
-        bounds: list[tuple[Optional[str], Optional[str]]] = []
-        cursor = rest_start
-        while cursor < rest_end:
-            nxt = min(cursor + size, rest_end)
-            bounds.append((cursor.isoformat(), nxt.isoformat()))
-            cursor = nxt
+        rest = (at(last_end) - rest_start).total_seconds()
+        if rest <= 0:
+            return windows
+        count = max(1, math.ceil(rest / size - 1e-9))
+        cuts = [rest_start.add(seconds=round(rest * i / count)) for i in range(count + 1)]
+        bounds: list[tuple[Optional[str], Optional[str]]] = [
+            (cuts[i].isoformat(), cuts[i + 1].isoformat()) for i in range(count)]
+        bounds[0] = (windows[index + 1][0], bounds[0][1])
         bounds[-1] = (bounds[-1][0], last_end)
         if len(bounds) != len(windows) - index - 1:
             logger.info("window %d took %d requests (bound %d): the rest of the range is cut into %d windows",

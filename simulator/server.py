@@ -113,6 +113,7 @@ class GongSimulator:
         self._overrides: dict[str, JSON] = {}
         self._deleted: set[str] = set()
         self._recent: deque[float] = deque()
+        self._rate_limited = 0  # requests answered 429 because of the per-second rate
         self._quota_day: str = ""
         self._quota_used = 0
         self._error_rng = random.Random(f"{cfg.seed}:errors")
@@ -240,6 +241,7 @@ class GongSimulator:
                 "totalRequests": sum(self._path_counts.values()),
                 "privateTranscriptRequests": list(self._private_transcript_ids),
                 "quotaUsedToday": self._quota_used,
+                "rateLimited": self._rate_limited,
                 "dailyQuota": self.config.daily_quota,
                 "deletedCalls": sorted(self._deleted),
                 "now": _iso(self.clock.now()),
@@ -334,6 +336,7 @@ class GongSimulator:
                 while self._recent and mono - self._recent[0] >= 1.0:
                     self._recent.popleft()
                 if len(self._recent) >= cfg.rate_limit:
+                    self._rate_limited += 1
                     raise ApiError(429, "Too many requests: rate limit exceeded", {"Retry-After": "1"})
             now = self.clock.now()
             day = now.strftime("%Y-%m-%d")

@@ -221,11 +221,33 @@ def test_windows_are_also_bounded_by_requests(gong: GongFixture, tmp_path: Path)
     whole = Warehouse("duckdb", tmp_path / "whole")
     (tmp_path / "whole").mkdir()
     sync(gong, whole, window_days=30)
+    gong.session.sent.clear()
     wh = Warehouse("duckdb", tmp_path)
     result = sync(gong, wh, window_days=4, window_requests=3)
-    first_window = [b for b in gong.session.bodies(EXTENSIVE) if "cursor" not in b][1]["filter"]
-    assert first_window == {"fromDateTime": START, "toDateTime": "2026-10-25T00:00:00+00:00"}, "a one-day probe"
-    assert result.windows > 3, "the density the first window measured made the rest smaller than 4 days"
+    firsts = [b for b in gong.session.bodies(EXTENSIVE) if "cursor" not in b]
+    assert firsts[0]["filter"] == {"fromDateTime": START, "toDateTime": END}, "one request counts the whole range"
+    # 93 calls in pages of 20 with their transcripts: 10 requests, so windows of about 3 requests (2 days);
+    # what each window then takes re-sizes the rest.
+    assert firsts[1]["filter"] == {"fromDateTime": START, "toDateTime": "2026-10-26T00:00:00+00:00"}
+    assert firsts[2]["filter"]["fromDateTime"] == "2026-10-26T00:00:00+00:00"
+    assert firsts[-1]["filter"]["toDateTime"] == END
+    assert result.windows >= 4
     loads = wh.query("SELECT count(*) FROM {ds}._dlt_loads WHERE status = 0")[0][0]
     assert loads == result.windows
+    assert snapshot(wh) == snapshot(whole)
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+def test_a_range_that_fits_one_window_sends_its_counting_request_once(gong: GongFixture, tmp_path: Path) -> None:
+    whole = Warehouse("duckdb", tmp_path / "whole")
+    (tmp_path / "whole").mkdir()
+    sync(gong, whole, window_days=30)
+    plain = list(gong.session.bodies(EXTENSIVE))
+    gong.session.sent.clear()
+    wh = Warehouse("duckdb", tmp_path)
+    result = sync(gong, wh, window_days=2, window_requests=100)
+    assert result.windows == 1, "10 requests fit the bound of 100: one window, not four of 2 days"
+    # The request that counted the calls was the window's first page: it is not sent again.
+    assert gong.session.bodies(EXTENSIVE) == plain
+    assert result.request_counts[EXTENSIVE] == len(plain) == 5
     assert snapshot(wh) == snapshot(whole)

@@ -28,7 +28,7 @@ from dlt.sources import DltResource
 
 from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
-from .prefetch import DEFAULT_MAX_BYTES, ChunkedPages, Prefetcher, request_key
+from .prefetch import DEFAULT_MAX_BYTES, Answer, ChunkedPages, Prefetcher, request_key
 from .rows import TRANSCRIPT_SCHEMA, transcript_table
 from .settings import (
     CALLS_CONTENT_SELECTOR,
@@ -410,6 +410,7 @@ def prefetch_calls(
     include_media: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     workers: Optional[int] = None,
+    seed: Optional[dict[str, Answer]] = None,
 ) -> Optional[Prefetcher]:
     """Starts reading ahead, in the background, the calls (and their transcripts and other per-call-batch
     resources among `resources`) that `gong_source(start_date=..., end_date=..., now=...)` will read.
@@ -423,9 +424,9 @@ def prefetch_calls(
                 and e.name in selected]
     if calls.name not in selected and not children:
         return None
-    window = _sync_window(start_date, end_date, lookback_days, now=now)
-    start, end, body = _calls_body(window, synced_until, include_media)
-    if start >= end:
+    body = first_calls_request(start_date=start_date, end_date=end_date, now=now, synced_until=synced_until,
+                               lookback_days=lookback_days, include_media=include_media)
+    if body is None:
         return None
 
     def plan(reader: GongClient, submit: Any) -> None:
@@ -439,7 +440,42 @@ def prefetch_calls(
 
     root = request_key(calls.method, calls.path, None, body)
     paths = {calls.path, *(child.path for child in children)}
-    return Prefetcher(client, plan, paths, root=root, max_bytes=max_bytes, workers=workers).start()
+    return Prefetcher(client, plan, paths, root=root, max_bytes=max_bytes, workers=workers, seed=seed).start()
+
+
+@with_config(sections=("sources", "gong"))
+def first_calls_request(
+    start_date: Optional[str] = None,
+    end_date: Optional[str] = None,
+    now: Optional[str] = None,
+    synced_until: Optional[str] = None,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    include_media: bool = False,
+) -> Optional[dict[str, Any]]:
+    """The body of the first request the calls resource of `gong_source(start_date=..., end_date=...,
+    now=...)` sends, given the calls state's `synced_until`; None when its window is empty."""
+    window = _sync_window(start_date, end_date, lookback_days, now=now)
+    start, end, body = _calls_body(window, synced_until, include_media)
+    return body if start < end else None
+
+
+def count_calls(client: GongClient, body: dict[str, Any]) -> tuple[int, int, dict[str, Answer]]:
+    """(calls Gong has for the calls request `body`, pages a full read takes, {key: answer} of the one
+    request sent).
+
+    Sends the first page of that read: Gong announces the total on every page, so a long range can be
+    cut into windows of the right size before any of them is read, and when the range stays one window
+    the answer is handed to the reader ahead (`prefetch_calls(seed=...)`) instead of being asked again.
+    """
+    calls = BY_NAME["calls"]
+    payload, answer = client.request_kept(calls.method, calls.path, body=body)
+    paging = (payload or {}).get("records") or {}
+    total = int(paging.get("totalRecords") or len((payload or {}).get(calls.data_key) or []))
+    if not paging.get("cursor"):
+        pages = 1 if total else 0
+    else:
+        pages = -(-total // (int(paging.get("currentPageSize") or 0) or 100))
+    return total, pages, {request_key(calls.method, calls.path, None, body): answer}
 
 
 def _drain(pages: Iterable[Any]) -> None:

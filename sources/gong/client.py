@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .budget import BudgetLedger
-from .prefetch import Prefetcher, request_key
+from .prefetch import Answer, Prefetcher, request_key
 
 logger = logging.getLogger("gong_sync.client")
 
@@ -181,12 +181,25 @@ class GongClient:
                                                               (isinstance(body, dict) and body.get("cursor"))))
             if kept is not None:
                 return self._answer(method, path, kept.status, kept.content)
+        if prefetcher is not None and prefetcher.in_background():
+            seeded = prefetcher.seeded(key)
+            if seeded is not None:  # answered before the reading ahead began (see `request_kept`)
+                prefetcher.put(key, seeded.status, seeded.content)
+                return self._answer(method, path, seeded.status, seeded.content)
         response = self.send(method, path, params=params, json_body=body, label=label)
         payload = self._answer(method, path, response.status_code, response.content, response.text)
         if prefetcher is not None and prefetcher.in_background():
             # Only answers a resource takes as data get here; an error is met again by the resource.
             prefetcher.put(key, response.status_code, response.content)
         return payload
+
+    def request_kept(self, method: str, path: str, params: Optional[dict[str, Any]] = None,
+                     body: Optional[dict[str, Any]] = None) -> tuple[Optional[dict[str, Any]], Answer]:
+        """Like `request`, and also returns the answer as received, so that a reader ahead can be
+        given it (`Prefetcher(seed=...)`) instead of sending the same request again."""
+        response = self.send(method, path, params=params, json_body=body)
+        payload = self._answer(method, path, response.status_code, response.content, response.text)
+        return payload, Answer(response.status_code, response.content)
 
     def answered_once(self) -> bool:
         """True once a request of this client got an answer (of any kind) or gave up."""

@@ -60,7 +60,9 @@ class Prefetcher:
 
     The plan reads its main sequence itself (pages that follow one another by cursor) and may hand
     independent reads to `submit(function)`, which runs them on `workers` other threads (all under the
-    client's shared rate limiter), so that Gong's latency does not cap the rate. `paths` are the paths
+    client's shared rate limiter), so that Gong's latency does not cap the rate. `seed` holds answers
+    already received (e.g. the first page, asked for to count the calls): they are kept without being
+    sent again. `paths` are the paths
     the plan reads; a request to another path is never waited for. `root` is the key of the plan's
     first request: a request to the same path without a cursor that is not the root means the plan
     guessed another window, and the background reading is stopped at once.
@@ -68,7 +70,8 @@ class Prefetcher:
 
     def __init__(self, client: Any, plan: Callable[[Any, Callable[[Callable[[], None]], None]], None],
                  paths: set[str], root: Optional[str] = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 workers: Optional[int] = None, name: str = "gong-prefetch") -> None:
+                 workers: Optional[int] = None, name: str = "gong-prefetch",
+                 seed: Optional[dict[str, Answer]] = None) -> None:
         self._client = client
         self._plan = plan
         self._paths = set(paths)
@@ -77,6 +80,7 @@ class Prefetcher:
         self.max_bytes = max_bytes
         self._cond = threading.Condition()
         self._answers: dict[str, Answer] = {}
+        self._seed = dict(seed or {})  # answers got before the reading began: kept without sending
         self._bytes = 0
         self._waiting: Optional[str] = None
         self._done = False
@@ -116,6 +120,11 @@ class Prefetcher:
     def in_background(self) -> bool:
         """True in the threads that read ahead (their requests are kept, not answered from the store)."""
         return getattr(self._local, "background", False)
+
+    def seeded(self, key: str) -> Optional[Answer]:
+        """The answer to `key` this prefetcher was given when it was made (once), or None."""
+        with self._cond:
+            return self._seed.pop(key, None)
 
     # ------------------------------------------------------------------------------- both sides
 

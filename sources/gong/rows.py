@@ -50,6 +50,37 @@ def with_parent_key(value: Any, key: str, key_value: str) -> Any:
     return value
 
 
+def _keyed_dict(value: dict[str, Any], key: str, key_value: str) -> dict[str, Any]:
+    """`with_parent_key(ids_to_text(value))` in one pass (the calls' hot path: ~120 nested rows a call)."""
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            out[k] = _keyed_dict(v, key, key_value)
+        elif isinstance(v, list):
+            out[k] = _keyed_list(v, key, key_value)
+        elif isinstance(v, int) and not isinstance(v, bool) and _is_id_key(k):
+            out[k] = str(v)
+        else:
+            out[k] = v
+    return out
+
+
+def _keyed_list(items: list[Any], key: str, key_value: str) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, dict):
+            row = {key: key_value}
+            row.update(_keyed_dict(item, key, key_value))
+            out.append(row)
+        elif isinstance(item, list):
+            out.append(ids_to_text(item))
+        else:
+            out.append({key: key_value, "value": item})
+    return out
+
+
 def call_row(call: dict[str, Any], include_media: bool = False) -> dict[str, Any]:
     """Flattens one /v2/calls/extensive record into a call row whose child lists all carry `callId`.
 
@@ -57,7 +88,6 @@ def call_row(call: dict[str, Any], include_media: bool = False) -> dict[str, Any
     `interaction` and `collaboration` parts become columns or child lists named after their part,
     CRM field values (any JSON type) become text, and media URLs are left out unless asked for.
     """
-    call = ids_to_text(call)
     meta = dict(call.get("metaData") or {})
     call_id = str(meta.get("id"))
     if "duration" in meta:
@@ -90,7 +120,8 @@ def call_row(call: dict[str, Any], include_media: bool = False) -> dict[str, Any
     extra = {k: v for k, v in call.items()
              if k not in ("metaData", "context", "parties", "content", "interaction", "collaboration", "media")}
     row.update(extra)
-    return with_parent_key(row, "callId", call_id)
+    # Ids become text, nulls are left out and every nested row carries the call's id, in one pass.
+    return _keyed_dict(row, "callId", call_id)
 
 
 def _context_with_text_values(contexts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -112,7 +143,7 @@ def _context_with_text_values(contexts: Iterable[dict[str, Any]]) -> list[dict[s
 def _as_text(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return json.dumps(ids_to_text(value), separators=(",", ":"), sort_keys=True)
 
 
 def user_row(user: dict[str, Any]) -> dict[str, Any]:
