@@ -163,7 +163,7 @@ def worker(spec_path: str) -> int:
         import cProfile
 
         profiler = cProfile.Profile()
-    t0 = time.perf_counter()
+    t0, t0_wall = time.perf_counter(), time.time()
     if profiler is not None:
         profiler.enable()
     result = run_sync(spec["resources"].split(","), start=spec.get("start"), end=spec.get("end"),
@@ -193,6 +193,9 @@ def worker(spec_path: str) -> int:
         "stop_reason": result.stop_reason,
         "window": result.window,
         "peak_rss_sampled_mb": sampler.peak_mb(),
+        # every step run: (step, start s after the run began, seconds, peak RSS MB)
+        "step_runs": [(name, round(start - t0_wall, 2), round(end - start, 2),
+                       sampler.peak_mb(start, end)) for name, start, end in spans],
     }
     Path(spec["out"]).write_text(json.dumps(out, indent=1, default=str))
     return 0

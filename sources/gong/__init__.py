@@ -177,7 +177,17 @@ def _hints(endpoint: Endpoint) -> dict[str, Any]:
         "columns": endpoint.columns or None,
     }
     if endpoint.merge_key:
+        # dlt deletes the stored rows that match the primary key OR the merge key: with a merge key
+        # (e.g. every sentence of a call) the first is redundant, and the OR makes DuckDB group the
+        # whole stored table on every load (memory and time growing with the table). So dlt merges on
+        # the merge key alone; the catalog's primary key stays the table's unique key (tested), and
+        # the reader never yields the same parent twice in one load (see `_call_batches_reader`).
         hints["merge_key"] = list(endpoint.merge_key)
+        del hints["primary_key"]
+        # Explicitly not a primary key in dlt's schema, also for a schema stored by an earlier version.
+        hints["columns"] = {**(endpoint.columns or {}),
+                            **{k: {"name": k, "primary_key": False, "nullable": False}
+                               for k in endpoint.primary_key}}
     return hints
 
 
@@ -359,8 +369,12 @@ def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -
 
     `to_rows` turns one answered page into what the resource yields (an Arrow table or a list of rows).
     """
+    sent: set[str] = set()  # a call Gong lists twice (on two pages) is read once per load
+
     def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
-        for batch in _call_id_batches(str(c["id"]) for c in calls_page if not c.get("isPrivate")):
+        ids = [str(c["id"]) for c in calls_page if not c.get("isPrivate") and str(c["id"]) not in sent]
+        sent.update(ids)
+        for batch in _call_id_batches(ids):
             try:
                 for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=_batch_body(batch)):
                     rows = to_rows(page)
@@ -430,9 +444,12 @@ def prefetch_calls(
         return None
 
     def plan(reader: GongClient, submit: Any) -> None:
+        sent: set[str] = set()  # as `_call_batches_reader`: a call listed twice is read once
         for page in reader.paginate(calls.method, calls.path, calls.data_key, body=body):
             ids = [str((c.get("metaData") or {}).get("id")) for c in page
                    if not (c.get("metaData") or {}).get("isPrivate")]
+            ids = [i for i in ids if i not in sent]
+            sent.update(ids)
             for child in children:
                 for batch in _call_id_batches(ids):
                     submit(lambda e=child, b=batch: _drain(reader.paginate(e.method, e.path, e.data_key,
