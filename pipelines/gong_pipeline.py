@@ -514,7 +514,6 @@ class _SyncRunner:
     def _normalize_and_load(self) -> None:
         self._add_counts(self.pipeline.normalize())
         self.pipeline.load()
-        _release_free_memory()
 
     def _reconcile(self, seen: set[str], start: str, end: str) -> None:
         """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""
@@ -577,26 +576,6 @@ class _SyncRunner:
             raise UserError(_user_message(exc)) from None
         except Exception as exc:
             raise UserError(_step_message_generic(exc, self.destination)) from None
-
-
-def _release_free_memory() -> None:
-    """Hands the memory freed by a load back to the system (glibc keeps it otherwise, fragmented)."""
-    import ctypes
-    import ctypes.util
-
-    global _LIBC
-    if _LIBC is None:
-        name = ctypes.util.find_library("c")
-        try:
-            _LIBC = ctypes.CDLL(name) if name else False
-        except OSError:
-            _LIBC = False
-    trim = getattr(_LIBC, "malloc_trim", None) if _LIBC else None
-    if trim is not None:
-        trim(0)
-
-
-_LIBC: Any = None
 
 
 def _calls_state(pipeline: Any) -> dict[str, Any]:
