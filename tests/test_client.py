@@ -206,7 +206,8 @@ def test_a_rate_429_widens_the_limiters_margin_for_the_rest_of_the_run() -> None
     limiter = RateLimiter(3, clock=lambda: clock[0], sleep=sleep)
     for _ in range(4):
         limiter.acquire()
-    assert waits == [1.1], "the fourth request waits a second after the first, plus the margin"
+    assert waits == [0.367] * 3, "evenly spread, no burst"
+    assert clock[0] == pytest.approx(1.1), "the fourth request goes a second after the first, plus the margin"
     limiter.widen()
     limiter.widen()
     limiter.widen()
@@ -215,4 +216,5 @@ def test_a_rate_429_widens_the_limiters_margin_for_the_rest_of_the_run() -> None
     waits.clear()
     for _ in range(3):
         limiter.acquire()
-    assert waits == [1.5], "the next full window waits a second plus the wider margin"
+    # The first waits until a second and the wider margin have passed since the oldest of the last three.
+    assert waits == [0.767, 0.5, 0.5], "then three requests take a second plus the wider margin"

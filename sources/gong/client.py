@@ -85,7 +85,12 @@ class RateLimiter:
             self.margin = min(self.margin * 2, 0.5)
 
     def acquire(self) -> None:
-        """Blocks until one more request fits in the window, then records it."""
+        """Blocks until one more request fits in the window, then records it.
+
+        Requests are spread evenly, (window + margin) / rate apart, rather than sent in bursts: a burst
+        arrives bunched and queues (in this process and at Gong), and the request of a burst that was
+        delayed most would then share the server's second with the next burst's first one (a 429).
+        """
         if self.rate is None:
             return
         with self._lock:
@@ -93,10 +98,15 @@ class RateLimiter:
                 now = self._clock()
                 while self._stamps and now - self._stamps[0] >= self._window:
                     self._stamps.popleft()
-                if len(self._stamps) < self._burst:
+                wait = 0.0
+                if self._stamps:
+                    wait = (self._window + self.margin) / self._burst - (now - self._stamps[-1])
+                    if len(self._stamps) >= self._burst:
+                        wait = max(wait, self._window - (now - self._stamps[0]) + self.margin)
+                if wait <= 0:
                     self._stamps.append(now)
                     return
-                self._sleep(self._window - (now - self._stamps[0]) + self.margin)
+                self._sleep(wait)
 
 
 @dataclass
