@@ -77,14 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reconcile-days", type=float, default=DEFAULT_RECONCILE_DAYS,
                         help=f"days a reconcile run re-reads (default {DEFAULT_RECONCILE_DAYS:g})")
     parser.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS,
-                        help="long ranges load in windows of this many days, each committed on its own "
-                        f"(default {DEFAULT_WINDOW_DAYS:g})")
+                        help="a range longer than this many days loads in windows, each committed on its own "
+                        f"(default {DEFAULT_WINDOW_DAYS:g}; windows of this size with --window-requests 0)")
     parser.add_argument("--drop-pending", action="store_true",
                         help="discard what an interrupted run extracted but did not load, instead of loading it "
                         "first (recovery for a package that keeps failing; its window is read again)")
     parser.add_argument("--window-requests", type=int, default=DEFAULT_WINDOW_REQUESTS,
-                        help="when a window takes more requests than this, the rest of the range is cut into "
-                        f"smaller windows (default {DEFAULT_WINDOW_REQUESTS}; 0 = days only)")
+                        help="windows are sized to take about this many requests, from Gong's count of the "
+                        f"calls or what a window took (default {DEFAULT_WINDOW_REQUESTS}; 0 = days only)")
     parser.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES,
                         help="load a window's calls in chunks of at most this many pages of 100 calls (with "
                         f"their transcripts) while the rest is read (default {DEFAULT_CHUNK_PAGES}; 0 = whole windows)")
