@@ -251,3 +251,26 @@ def test_a_range_that_fits_one_window_sends_its_counting_request_once(gong: Gong
     assert gong.session.bodies(EXTENSIVE) == plain
     assert result.request_counts[EXTENSIVE] == len(plain) == 5
     assert snapshot(wh) == snapshot(whole)
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+def test_with_other_windowed_resources_a_one_day_window_measures_the_density(gong: GongFixture,
+                                                                           tmp_path: Path) -> None:
+    whole = Warehouse("duckdb", tmp_path / "whole")
+    (tmp_path / "whole").mkdir()
+    resources = ("calls", "transcripts", "interaction_stats")
+    sync(gong, whole, resources=resources, window_days=30)
+    gong.session.sent.clear()
+    wh = Warehouse("duckdb", tmp_path)
+    result = sync(gong, wh, resources=resources, window_days=2, window_requests=12)
+    firsts = [b["filter"] for b in gong.session.bodies(EXTENSIVE) if "cursor" not in b]
+    # interaction_stats costs a request per day, which a count of calls cannot tell: a one-day probe.
+    assert firsts[0] == {"fromDateTime": START, "toDateTime": "2026-10-25T00:00:00+00:00"}
+    # The rest is cut into equal windows sized from what the first took, then re-sized after each.
+    assert firsts[1]["fromDateTime"] == "2026-10-25T00:00:00+00:00" and firsts[-1]["toDateTime"] == END
+    assert all(a["toDateTime"] == b["fromDateTime"] for a, b in zip(firsts, firsts[1:]))
+    assert firsts[1]["toDateTime"] > "2026-10-27T00:00:00+00:00", "sparse: longer than --window-days (2)"
+    assert 2 <= result.windows == len(firsts) < 8
+    assert snapshot(wh) == snapshot(whole)
+    stats = "SELECT user_id, day FROM {ds}.interaction_stats ORDER BY 1, 2"
+    assert wh.query(stats) == whole.query(stats)
