@@ -268,7 +268,7 @@ def test_with_other_windowed_resources_a_one_day_window_measures_the_density(gon
     assert firsts[0] == {"fromDateTime": START, "toDateTime": "2026-10-25T00:00:00+00:00"}
     # The rest is cut into equal windows sized from what the first took, then re-sized after each.
     assert firsts[1]["fromDateTime"] == "2026-10-25T00:00:00+00:00" and firsts[-1]["toDateTime"] == END
-    assert all(a["toDateTime"] == b["fromDateTime"] for a, b in zip(firsts, firsts[1:]))
+    assert all(a["toDateTime"] == b["fromDateTime"] for a, b in zip(firsts, firsts[1:], strict=False))
     assert firsts[1]["toDateTime"] > "2026-10-27T00:00:00+00:00", "sparse: longer than --window-days (2)"
     assert 2 <= result.windows == len(firsts) < 8
     assert snapshot(wh) == snapshot(whole)
