@@ -195,7 +195,7 @@ def test_limiter_never_exceeds_its_rate_in_any_one_second_window_across_threads(
     assert stamps[-1] - stamps[0] >= 2.0, "32 requests at 10/s cannot take under 2 s"
 
 
-def test_a_rate_429_widens_the_limiters_margin_for_the_rest_of_the_run() -> None:
+def test_a_rate_429_widens_the_limiters_margin_until_a_hundred_requests_pass_without_one() -> None:
     clock = [0.0]
     waits: list[float] = []
 
@@ -218,3 +218,13 @@ def test_a_rate_429_widens_the_limiters_margin_for_the_rest_of_the_run() -> None
         limiter.acquire()
     # The first waits until a second and the wider margin have passed since the oldest of the last three.
     assert waits == [0.767, 0.5, 0.5], "then three requests take a second plus the wider margin"
+    for _ in range(RateLimiter.NARROW_AFTER - 3):
+        limiter.acquire()
+    assert limiter.margin == 0.25, "halved after 100 requests without a 429"
+    for _ in range(3 * RateLimiter.NARROW_AFTER):
+        limiter.acquire()
+    assert limiter.margin == 0.1, "never below the base margin"
+    limiter.widen()
+    for _ in range(RateLimiter.NARROW_AFTER - 1):
+        limiter.acquire()
+    assert limiter.margin == 0.2, "a 429 starts the count again"

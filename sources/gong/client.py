@@ -72,7 +72,13 @@ class RateLimiter:
         # A margin keeps the server's own one-second window, which sees arrivals delayed by the network
         # (and by whatever else the process is doing, e.g. a thread reading ahead waiting for Python's
         # lock while another normalizes), from counting one request too many.
-        self.margin = 0.1
+        self.margin = self.BASE_MARGIN
+        self._since_widened = 0
+
+    BASE_MARGIN = 0.1
+    # A widened margin narrows back (halved, down to the base) after this many requests without a 429:
+    # a 429 costs one request, a margin kept wide for the rest of a long run costs far more time.
+    NARROW_AFTER = 100
 
     @property
     def window_s(self) -> float:
@@ -83,6 +89,7 @@ class RateLimiter:
         """Lengthens the margin after the server said the rate was exceeded (a 429 costs a request)."""
         with self._lock:
             self.margin = min(self.margin * 2, 0.5)
+            self._since_widened = 0
 
     def acquire(self) -> None:
         """Blocks until one more request fits in the window, then records it.
@@ -103,8 +110,12 @@ class RateLimiter:
                     wait = (self._window + self.margin) / self._burst - (now - self._stamps[-1])
                     if len(self._stamps) >= self._burst:
                         wait = max(wait, self._window - (now - self._stamps[0]) + self.margin)
-                if wait <= 0:
+                if wait <= 1e-9:  # a float residue is no wait (a clock might not move by it)
                     self._stamps.append(now)
+                    self._since_widened += 1
+                    if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
+                        self.margin = max(self.BASE_MARGIN, self.margin / 2)
+                        self._since_widened = 0
                     return
                 self._sleep(wait)
 
