@@ -290,26 +290,28 @@ class _SyncRunner:
             return None
         return ChunkedPages(size)
 
-    def _calls_options(self) -> dict[str, Any]:
-        """The calls resource's own options and stored `synced_until`, as its first request uses them."""
+    def _first_calls_body(self, start: Optional[str], end: Optional[str]) -> Optional[dict[str, Any]]:
+        """The body of the first request the calls resource sends for the window (`start`, `end`), with
+        its own options and stored `synced_until`; None when that window is empty."""
+        from sources.gong import first_calls_request
+
         options = {k: self.options[k] for k in ("include_media", "lookback_days") if k in self.options}
         lookbacks = self.options.get("lookback_days_by_resource") or {}
         if "calls" in lookbacks:
             options["lookback_days"] = lookbacks["calls"]
-        options["synced_until"] = None if self.refresh else _calls_state(self.pipeline).get("synced_until")
-        return options
+        synced_until = None if self.refresh else _calls_state(self.pipeline).get("synced_until")
+        return first_calls_request(start_date=start, end_date=end, now=self.now, synced_until=synced_until,
+                                   **options)
 
     def _read_ahead(self, window: tuple[Optional[str], Optional[str]], names: Sequence[str],
                     seed: Optional[dict[str, Any]] = None) -> Any:
         """Starts reading the calls of `window` in the background (see sources/gong/prefetch.py)."""
         from sources.gong import prefetch_calls
 
-        start, end = window
         if not self.options.get("prefetch", True):
             return None
         try:
-            return prefetch_calls(self.client, names, start_date=start, end_date=end, now=self.now,
-                                  seed=seed, **self._calls_options())
+            return prefetch_calls(self.client, names, self._first_calls_body(*window), seed=seed)
         except Exception as exc:  # reading ahead only saves time: never fail a run for it
             logger.debug("not reading ahead: %s", type(exc).__name__)
             return None
@@ -379,13 +381,12 @@ class _SyncRunner:
         the count cannot tell (other windowed resources are read too, or the request failed for a reason
         the first window will meet and report again).
         """
-        from sources.gong import GongStopRun, count_calls, first_calls_request
+        from sources.gong import GongStopRun, count_calls
 
         windowed = [n for n in self.resources if _is_windowed(n)]
         if "calls" not in windowed or not all(n == "calls" or _follows_calls(n) for n in windowed):
             return None
-        body = self._guard(lambda: first_calls_request(start_date=start, end_date=end, now=self.now,
-                                                       **self._calls_options()))
+        body = self._guard(lambda: self._first_calls_body(start, end))
         if body is None:
             return None
 

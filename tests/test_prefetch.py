@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from simulator import GongSimulator
-from sources.gong import prefetch_calls
+from sources.gong import first_calls_request, prefetch_calls
 from sources.gong.client import ClientSettings, GongClient
 from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, GongFixture, RecordingSession, Warehouse, sim_config
 from tests.test_incremental import END, EXTENSIVE, TRANSCRIPT, calls_state, snapshot, sync
@@ -99,9 +99,9 @@ def live() -> Any:
 
 def read_calls(client: GongClient, start: str, end: str) -> list[str]:
     """Reads a window's calls and their transcripts the way the source does (same bodies), in this thread."""
-    from sources.gong import _batch_body, _call_id_batches, _calls_body, _sync_window
+    from sources.gong import _batch_body, _call_id_batches
 
-    _, _, body = _calls_body(_sync_window(start, end, 0), None, False)
+    body = first_calls_request(start_date=start, end_date=end)
     ids: list[str] = []
     for page in client.paginate("POST", EXTENSIVE, "calls", body=body):
         kept = [str(c["metaData"]["id"]) for c in page if not c["metaData"].get("isPrivate")]
@@ -119,8 +119,8 @@ def test_the_answers_read_ahead_are_the_ones_asked_for_and_bounded_in_memory(liv
     direct = len(session.sent)
     session.sent.clear()
 
-    ahead = prefetch_calls(client, ["calls", "transcripts"], start_date=start, end_date=end, max_bytes=1,
-                           workers=2)
+    ahead = prefetch_calls(client, ["calls", "transcripts"], first_calls_request(start_date=start, end_date=end),
+                           max_bytes=1, workers=2)
     assert ahead is not None
     got = read_calls(client, start, end)
     ahead.close()
@@ -138,8 +138,8 @@ def test_a_wrong_guess_costs_requests_never_data(live: Any) -> None:
     direct = len(session.sent)
     session.sent.clear()
 
-    ahead = prefetch_calls(client, ["calls", "transcripts"], start_date="2026-10-27T00:00:00+00:00",
-                           end_date="2026-10-29T00:00:00+00:00", max_bytes=1, workers=2)
+    guess = first_calls_request(start_date="2026-10-27T00:00:00+00:00", end_date="2026-10-29T00:00:00+00:00")
+    ahead = prefetch_calls(client, ["calls", "transcripts"], guess, max_bytes=1, workers=2)
     assert ahead is not None
     got = read_calls(client, "2026-10-30T00:00:00+00:00", "2026-11-01T00:00:00+00:00")
     ahead.close()

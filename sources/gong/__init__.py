@@ -416,18 +416,14 @@ def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow)
 def prefetch_calls(
     client: GongClient,
     resources: Sequence[str],
-    start_date: Optional[str] = None,
-    end_date: Optional[str] = None,
-    now: Optional[str] = None,
-    synced_until: Optional[str] = None,
-    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
-    include_media: bool = False,
+    body: Optional[dict[str, Any]],
     max_bytes: int = DEFAULT_MAX_BYTES,
     workers: Optional[int] = None,
     seed: Optional[dict[str, Answer]] = None,
 ) -> Optional[Prefetcher]:
     """Starts reading ahead, in the background, the calls (and their transcripts and other per-call-batch
-    resources among `resources`) that `gong_source(start_date=..., end_date=..., now=...)` will read.
+    resources among `resources`) that the calls resource reads from its first request `body` (see
+    `first_calls_request`).
 
     Returns the running Prefetcher (close it when the window was extracted), or None when there is
     nothing to read ahead. The reading goes through `client`, so the limiter, budget and counts hold.
@@ -436,11 +432,7 @@ def prefetch_calls(
     calls = BY_NAME["calls"]
     children = [e for e in CATALOG if e.parent == calls.name and e.kind in ("transcripts", "call_batches")
                 and e.name in selected]
-    if calls.name not in selected and not children:
-        return None
-    body = first_calls_request(start_date=start_date, end_date=end_date, now=now, synced_until=synced_until,
-                               lookback_days=lookback_days, include_media=include_media)
-    if body is None:
+    if body is None or (calls.name not in selected and not children):
         return None
 
     def plan(reader: GongClient, submit: Any) -> None:

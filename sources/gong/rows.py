@@ -30,34 +30,19 @@ def _is_id_key(key: str) -> bool:
     return key == "id" or key.endswith("Id") or key.endswith("ID")
 
 
-def with_parent_key(value: Any, key: str, key_value: str) -> Any:
-    """Adds `key: key_value` to every dict nested in lists below `value`, so child tables carry it.
+def with_parent_key(value: dict[str, Any], key: str, key_value: str) -> dict[str, Any]:
+    """Adds `key: key_value` to every dict nested in lists below `value`, so child tables carry it; ids
+    become text and nulls are left out as in `ids_to_text`, in the same pass (the calls' hot path).
 
     A list of plain values (e.g. a party's `methods`) becomes a list of `{key, "value"}` dicts, so
     that its child table carries the key too.
     """
-    if isinstance(value, dict):
-        return {k: with_parent_key(v, key, key_value) for k, v in value.items()}
-    if isinstance(value, list):
-        out = []
-        for item in value:
-            if isinstance(item, dict):
-                item = {key: key_value, **with_parent_key(item, key, key_value)}
-            elif not isinstance(item, list):
-                item = {key: key_value, "value": item}
-            out.append(item)
-        return out
-    return value
-
-
-def _keyed_dict(value: dict[str, Any], key: str, key_value: str) -> dict[str, Any]:
-    """`with_parent_key(ids_to_text(value))` in one pass (the calls' hot path: ~120 nested rows a call)."""
     out: dict[str, Any] = {}
     for k, v in value.items():
         if v is None:
             continue
         if isinstance(v, dict):
-            out[k] = _keyed_dict(v, key, key_value)
+            out[k] = with_parent_key(v, key, key_value)
         elif isinstance(v, list):
             out[k] = _keyed_list(v, key, key_value)
         elif isinstance(v, int) and not isinstance(v, bool) and _is_id_key(k):
@@ -72,7 +57,7 @@ def _keyed_list(items: list[Any], key: str, key_value: str) -> list[Any]:
     for item in items:
         if isinstance(item, dict):
             row = {key: key_value}
-            row.update(_keyed_dict(item, key, key_value))
+            row.update(with_parent_key(item, key, key_value))
             out.append(row)
         elif isinstance(item, list):
             out.append(ids_to_text(item))
@@ -121,7 +106,7 @@ def call_row(call: dict[str, Any], include_media: bool = False) -> dict[str, Any
              if k not in ("metaData", "context", "parties", "content", "interaction", "collaboration", "media")}
     row.update(extra)
     # Ids become text, nulls are left out and every nested row carries the call's id, in one pass.
-    return _keyed_dict(row, "callId", call_id)
+    return with_parent_key(row, "callId", call_id)
 
 
 def _context_with_text_values(contexts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
