@@ -177,7 +177,7 @@ def test_transcripts_merge_on_the_call_alone_and_each_call_is_read_once_per_load
         def __init__(self) -> None:
             self.bodies: list[Any] = []
 
-        def paginate(self, method: str, path: str, data_key: str, body: Any = None) -> Any:
+        def paginate(self, method: str, path: str, data_key: str, body: Any = None, decode: Any = None) -> Any:
             self.bodies.append(body)
             yield [{"callId": i} for i in body["filter"]["callIds"]]
 

@@ -197,7 +197,7 @@ def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
     if endpoint.kind == "calls":
         return _calls_resource(client, endpoint, window, include_media, seen_call_ids, calls_pages)
     if endpoint.kind == "transcripts":
-        return dlt.transformer(_call_batches_reader(client, endpoint, transcript_table), data_from=parent,
+        return dlt.transformer(_call_batches_reader(client, endpoint, _transcript_rows), data_from=parent,
                                **_hints(endpoint))
     if endpoint.kind == "call_batches":
         return dlt.transformer(_call_batches_reader(client, endpoint, lambda page: _rows(endpoint, page, {})),
@@ -364,6 +364,11 @@ def _batch_body(batch: list[str]) -> dict[str, Any]:
     return {"filter": {"callIds": batch}}
 
 
+def _transcript_rows(page: Any) -> pa.Table:
+    """A page of transcripts as Arrow rows: read by Arrow already (`Endpoint.decode`), or decoded JSON."""
+    return page if isinstance(page, pa.Table) else transcript_table(page)
+
+
 def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -> Any:
     """Returns a transformer reading `endpoint` for each page of calls, 100 non-private call ids a request.
 
@@ -376,7 +381,8 @@ def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -
         sent.update(ids)
         for batch in _call_id_batches(ids):
             try:
-                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=_batch_body(batch)):
+                for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=_batch_body(batch),
+                                            decode=endpoint.decode):
                     rows = to_rows(page)
                     if len(rows):
                         yield rows
@@ -445,7 +451,7 @@ def prefetch_calls(
             for child in children:
                 for batch in _call_id_batches(ids):
                     submit(lambda e=child, b=batch: _drain(reader.paginate(e.method, e.path, e.data_key,
-                                                                           body=_batch_body(b))))
+                                                                           body=_batch_body(b), decode=e.decode)))
 
     root = request_key(calls.method, calls.path, None, body)
     paths = {calls.path, *(child.path for child in children)}

@@ -66,6 +66,8 @@ class Endpoint:
     partition_param: Optional[str] = None
     merge_key: Optional[tuple[str, ...]] = None
     columns: dict[str, Any] = field(default_factory=dict)
+    # A faster reader of a successful answer (see `GongClient.paginate(decode=...)`), e.g. into Arrow.
+    decode: Optional[Callable[[bytes], Any]] = None
 
     @property
     def endpoint(self) -> str:
@@ -119,7 +121,7 @@ CATALOG: tuple[Endpoint, ...] = (
     Endpoint(
         name="transcripts", method="POST", path="/v2/calls/transcript", data_key="callTranscripts",
         primary_key=("call_id", "sentence_index"), merge_key=("call_id",), kind="transcripts", parent="calls",
-        columns=TOMBSTONE,
+        columns=TOMBSTONE, decode=r.transcript_answer_table,
         description="one transcript sentence of a non-private call",
     ),
     Endpoint(

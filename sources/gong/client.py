@@ -195,24 +195,36 @@ class GongClient:
 
         Requests are counted under `label` (default: the path), e.g. a path template.
         """
+        status, content, text, keep = self._fetch(method, path, params, body, label)
+        payload = self._answer(method, path, status, content, text)
+        if keep is not None:
+            keep()
+        return payload
+
+    def _fetch(self, method: str, path: str, params: Optional[dict[str, Any]], body: Optional[dict[str, Any]],
+               label: Optional[str]) -> tuple[int, bytes, Optional[str], Optional[Callable[[], None]]]:
+        """Gong's answer to one logical request as (status, content, text, keep), taken from what was read
+        ahead when it is the very same request. When reading ahead, `keep()` stores a fresh answer for the
+        resource that will ask for it: call it once the answer proved to be data (not an error)."""
         prefetcher = self._prefetcher
         key = request_key(method, path, params, body) if prefetcher is not None else ""
         if prefetcher is not None and not prefetcher.in_background():
             kept = prefetcher.take(key, path, has_cursor=bool((params or {}).get("cursor") or
                                                               (isinstance(body, dict) and body.get("cursor"))))
             if kept is not None:
-                return self._answer(method, path, kept.status, kept.content)
+                return kept.status, kept.content, None, None
         if prefetcher is not None and prefetcher.in_background():
             seeded = prefetcher.seeded(key)
             if seeded is not None:  # answered before the reading ahead began (see `request_kept`)
                 prefetcher.put(key, seeded.status, seeded.content)
-                return self._answer(method, path, seeded.status, seeded.content)
+                return seeded.status, seeded.content, None, None
         response = self.send(method, path, params=params, json_body=body, label=label)
-        payload = self._answer(method, path, response.status_code, response.content, response.text)
+        keep = None
         if prefetcher is not None and prefetcher.in_background():
-            # Only answers a resource takes as data get here; an error is met again by the resource.
-            prefetcher.put(key, response.status_code, response.content)
-        return payload
+            # Only answers a resource takes as data are kept; an error is met again by the resource.
+            def keep() -> None:
+                prefetcher.put(key, response.status_code, response.content)
+        return response.status_code, response.content, response.text, keep
 
     def request_kept(self, method: str, path: str, params: Optional[dict[str, Any]] = None,
                      body: Optional[dict[str, Any]] = None) -> tuple[Optional[dict[str, Any]], Answer]:
@@ -319,12 +331,16 @@ class GongClient:
 
     def paginate(self, method: str, path: str, data_key: str, params: Optional[dict[str, Any]] = None,
                  body: Optional[dict[str, Any]] = None, label: Optional[str] = None,
-                 report_last: bool = False) -> Iterator[Any]:
+                 report_last: bool = False,
+                 decode: Optional[Callable[[bytes], Optional[tuple[Any, dict[str, Any]]]]] = None) -> Iterator[Any]:
         """Yields the `data_key` list of every page; the cursor goes in the query (GET) or body (POST).
 
         An answer whose `data_key` holds one object (not a list) is one page of one record. With
         `report_last`, yields `(records, is_last, total)`: whether Gong said no page follows this one,
         and the number of records of the whole read Gong announced (`records.totalRecords`, or None).
+        `decode` may read a successful answer faster than JSON into Python objects: it returns what to
+        yield for the page (anything with a length) and the answer's `records` part, or None to have the
+        answer decoded as usual.
         """
         seen: set[str] = set()
         cursor: Optional[str] = None
@@ -336,19 +352,28 @@ class GongClient:
                     page_params["cursor"] = cursor
                 else:
                     page_body = {**(page_body or {}), "cursor": cursor}
-            payload = self.request(method, path, params=page_params or None, body=page_body, label=label)
-            if payload is None:
-                return
-            records = payload.get(data_key)
-            if records is None:
-                records = []
-            if isinstance(records, dict):
-                records = [records]
-            if not isinstance(records, list):
-                raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
-            paging = payload.get("records") or {}
+            status, content, text, keep = self._fetch(method, path, page_params or None, page_body, label)
+            decoded = decode(content) if decode is not None and status == 200 else None
+            if decoded is not None:
+                records, paging = decoded
+            else:
+                payload = self._answer(method, path, status, content, text)
+                if payload is None:
+                    if keep is not None:
+                        keep()
+                    return
+                records = payload.get(data_key)
+                if records is None:
+                    records = []
+                if isinstance(records, dict):
+                    records = [records]
+                if not isinstance(records, list):
+                    raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
+                paging = payload.get("records") or {}
+            if keep is not None:
+                keep()
             cursor = paging.get("cursor")
-            if records:
+            if len(records):
                 yield (records, not cursor, paging.get("totalRecords")) if report_last else records
             if not cursor:
                 return

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 
 def ids_to_text(value: Any) -> Any:
@@ -190,6 +192,76 @@ def transcript_table(call_transcripts: Iterable[dict[str, Any]]) -> pa.Table:
                 cols["text"].append(sentence.get("text"))
                 index += 1
     return pa.Table.from_pydict(cols, schema=TRANSCRIPT_SCHEMA)
+
+
+# What `transcript_answer_table` reads of an answer of /v2/calls/transcript; any other field is ignored.
+_SENTENCE = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())])
+_MONOLOGUE = pa.struct([("speakerId", pa.string()), ("topic", pa.string()), ("sentences", pa.list_(_SENTENCE))])
+_CALL_TRANSCRIPT = pa.struct([("callId", pa.string()), ("transcript", pa.list_(_MONOLOGUE))])
+TRANSCRIPT_ANSWER_SCHEMA = pa.schema([
+    ("records", pa.struct([("cursor", pa.string()), ("totalRecords", pa.int64())])),
+    ("callTranscripts", pa.list_(_CALL_TRANSCRIPT)),
+])
+
+
+def transcript_answer_table(content: bytes) -> tuple[pa.Table, dict[str, Any]] | None:
+    """Reads a whole /v2/calls/transcript answer with Arrow's JSON reader (C++, outside Python's lock)
+    and returns the same rows as `transcript_table`, with the answer's paging (`cursor`, `totalRecords`).
+
+    Returns None for any answer this fast path does not read exactly as the standard one would (not one
+    JSON object, an id sent as a number, a null inside a list, a field of another type...): the caller
+    then decodes it as usual, which also reports a malformed answer clearly.
+    """
+    body = content.strip()
+    # One JSON object only: the reader takes several documents in a row, and a bare `null` crashes it.
+    if not (body.startswith(b"{") and body.endswith(b"}")):
+        return None
+    try:
+        answer = pa_json.read_json(
+            pa.py_buffer(body),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1),
+            parse_options=pa_json.ParseOptions(explicit_schema=TRANSCRIPT_ANSWER_SCHEMA,
+                                               unexpected_field_behavior="ignore", newlines_in_values=True),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    if answer.num_rows != 1:
+        return None
+    paging = answer.column("records")[0].as_py() or {}
+    calls_lists = answer.column("callTranscripts").combine_chunks()
+    if calls_lists.null_count:
+        return None  # no list of transcripts: the standard path reports it
+    calls = pc.list_flatten(calls_lists)
+    monologue_lists = calls.field("transcript")
+    monologues = pc.list_flatten(monologue_lists)
+    sentence_lists = monologues.field("sentences")
+    sentences = pc.list_flatten(sentence_lists)
+    if calls.null_count or calls.field("callId").null_count or monologues.null_count or sentences.null_count:
+        return None
+    # Which call each monologue belongs to, which monologue each sentence belongs to, and where each
+    # call's monologues and each monologue's sentences begin, to number them from 0 within their call.
+    monologue_call = pc.list_parent_indices(monologue_lists)
+    sentence_monologue = pc.list_parent_indices(sentence_lists)
+    sentence_call = pc.take(monologue_call, sentence_monologue)
+    per_call = pc.fill_null(pc.list_value_length(monologue_lists), 0)
+    call_first_monologue = pc.subtract(pc.cumulative_sum(per_call), per_call)
+    per_monologue = pc.fill_null(pc.list_value_length(sentence_lists), 0)
+    monologue_first_sentence = pc.subtract(pc.cumulative_sum(per_monologue), per_monologue)
+    monologue_index = pc.subtract(pa.array(range(len(monologues)), pa.int64()),
+                                  pc.take(call_first_monologue, monologue_call))
+    call_first_sentence = pc.take(monologue_first_sentence, pc.take(call_first_monologue, sentence_call))
+    sentence_index = pc.subtract(pa.array(range(len(sentences)), pa.int64()), call_first_sentence)
+    table = pa.Table.from_arrays([
+        pc.take(calls.field("callId"), sentence_call),
+        sentence_index,
+        pc.take(monologue_index, sentence_monologue),
+        pc.take(monologues.field("speakerId"), sentence_monologue),
+        pc.take(monologues.field("topic"), sentence_monologue),
+        sentences.field("start"),
+        sentences.field("end"),
+        sentences.field("text"),
+    ], schema=TRANSCRIPT_SCHEMA)
+    return table, {k: v for k, v in paging.items() if v is not None}
 
 
 # Row functions of the catalog: each takes one record and the request's context (the parent row's
