@@ -228,3 +228,47 @@ def test_a_rate_429_widens_the_limiters_margin_until_a_hundred_requests_pass_wit
     for _ in range(RateLimiter.NARROW_AFTER - 1):
         limiter.acquire()
     assert limiter.margin == 0.2, "a 429 starts the count again"
+
+
+def test_a_request_that_leaves_late_pushes_the_next_turns_back() -> None:
+    """A request whose preparation waited for Python's lock leaves after its turn: the limiter counts the
+    moment it left, so the fourth request still goes a second (plus the margin) after it, not after its turn."""
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    limiter = RateLimiter(3, clock=lambda: clock[0], sleep=sleep)
+    first = limiter.acquire()
+    clock[0] = 0.3  # the first request only left now (its turn was at 0)
+    limiter.sent(first)
+    limiter.acquire()
+    limiter.acquire()
+    assert clock[0] == pytest.approx(1.1 / 3 * 2 + 0.3)
+    limiter.acquire()
+    assert clock[0] == pytest.approx(0.3 + 1.1), "a second plus the margin after the first really left"
+    limiter.sent(limiter.acquire())  # sent on time: no change
+    assert clock[0] == pytest.approx(0.3 + 1.1 + 1.1 / 3)
+
+
+def test_the_clients_session_tells_the_limiter_when_each_request_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sources.gong import client as client_module
+
+    marks: list[list[float]] = []
+    limiter = RateLimiter(3)
+    original_sent = limiter.sent
+    monkeypatch.setattr(limiter, "sent", lambda stamp: (marks.append(list(stamp)), original_sent(stamp)))
+
+    def fake_send(self: Any, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b'{"workspaces": []}'
+        return response
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", fake_send)
+    client = GongClient("https://example.gong.test/", ACCESS_KEY, ACCESS_KEY_SECRET, limiter=limiter)
+    assert isinstance(client._session.get_adapter("https://example.gong.test/v2"), client_module._StampOnSend)
+    client.request("GET", "/v2/workspaces")
+    client.request("GET", "/v2/workspaces")
+    assert len(marks) == 2 and marks[0][0] > 0, "each request re-stamped once, as it left"
+    assert getattr(client_module._SENDING, "mark", None) is None, "no stamp left behind for another request"

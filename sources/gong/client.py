@@ -9,6 +9,7 @@ expects it (query string on GET, JSON body on POST) and counts requests per endp
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import threading
@@ -65,7 +66,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._stamps: deque[float] = deque()
+        self._stamps: deque[list[float]] = deque()  # one [time] per request in the window
         # Whole requests per window; a fractional rate below 1 becomes a longer window for one request.
         self._burst = max(1, int(self.rate)) if self.rate else 0
         self._window = (self._burst / self.rate) if self.rate else 0.0
@@ -91,33 +92,69 @@ class RateLimiter:
             self.margin = min(self.margin * 2, 0.5)
             self._since_widened = 0
 
-    def acquire(self) -> None:
-        """Blocks until one more request fits in the window, then records it.
+    def acquire(self) -> list[float]:
+        """Blocks until one more request fits in the window, then records it and returns its stamp.
 
         Requests are spread evenly, (window + margin) / rate apart, rather than sent in bursts: a burst
         arrives bunched and queues (in this process and at Gong), and the request of a burst that was
         delayed most would then share the server's second with the next burst's first one (a 429).
+        Pass the stamp to `sent` when the request really leaves, if that is later.
         """
+        stamp = [0.0]
         if self.rate is None:
-            return
+            return stamp
         with self._lock:
             while True:
                 now = self._clock()
-                while self._stamps and now - self._stamps[0] >= self._window:
-                    self._stamps.popleft()
+                while self._stamps and now - min(s[0] for s in self._stamps) >= self._window:
+                    self._stamps.remove(min(self._stamps, key=lambda s: s[0]))
                 wait = 0.0
                 if self._stamps:
-                    wait = (self._window + self.margin) / self._burst - (now - self._stamps[-1])
+                    wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
                     if len(self._stamps) >= self._burst:
-                        wait = max(wait, self._window - (now - self._stamps[0]) + self.margin)
+                        oldest = min(s[0] for s in self._stamps)
+                        wait = max(wait, self._window - (now - oldest) + self.margin)
                 if wait <= 1e-9:  # a float residue is no wait (a clock might not move by it)
-                    self._stamps.append(now)
+                    stamp[0] = now
+                    self._stamps.append(stamp)
                     self._since_widened += 1
                     if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
                         self.margin = max(self.BASE_MARGIN, self.margin / 2)
                         self._since_widened = 0
-                    return
+                    return stamp
                 self._sleep(wait)
+
+    def sent(self, stamp: list[float]) -> None:
+        """Moves a request's stamp to now, the moment it really leaves: preparing it may have waited for
+        Python's lock (held by another thread's long C call or the garbage collector) for long enough
+        that it would reach Gong in the same second as the requests after it (a 429)."""
+        if self.rate is None:
+            return
+        # Without the lock, which a thread waiting for its turn holds while it sleeps: only the sending
+        # thread writes its stamp, and `acquire` reading it just before or after is right either way.
+        stamp[0] = max(stamp[0], self._clock())
+
+
+class _StampOnSend(requests.adapters.HTTPAdapter):
+    """Tells the limiter when `requests` hands a request to the connection (see `RateLimiter.sent`)."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        mark = getattr(_SENDING, "mark", None)
+        if mark is not None:
+            mark()
+        return super().send(request, *args, **kwargs)
+
+
+# The limiter stamp of the request this thread is sending (read by `_StampOnSend`).
+_SENDING = threading.local()
+
+
+def _stamping_session() -> requests.Session:
+    session = requests.Session()
+    adapter = _StampOnSend()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 @dataclass
@@ -161,7 +198,7 @@ class GongClient:
                 "SOURCES__GONG__ACCESS_KEY_SECRET (or SOURCES__GONG__BEARER_TOKEN) in the environment "
                 "or in .dlt/secrets.toml."
             )
-        self._session = session or requests.Session()
+        self._session = session or _stamping_session()
         self._limiter = limiter or RateLimiter(self.settings.rate_limit)
         self._sleep = sleep
         # With a ledger the budget counts every request sent today, by earlier runs too.
@@ -281,9 +318,10 @@ class GongClient:
             if self._refused:
                 raise GongAuthError(self._refused)
             self._spend(label or path)
-            self._limiter.acquire()
+            stamp = self._limiter.acquire()
             logger.debug("%s %s params=%s body=%s", method, path, params,
                          json_body if files is None else f"<multipart {sorted(files)}>")
+            _SENDING.mark = functools.partial(self._limiter.sent, stamp)
             try:
                 response = self._session.request(
                     method, url, params=params, json=json_body, files=files, timeout=self.settings.timeout_s,
@@ -298,6 +336,8 @@ class GongClient:
                     ) from None
                 self._sleep(self._backoff(attempt))
                 continue
+            finally:
+                _SENDING.mark = None
             status = response.status_code
             logger.debug("%s %s -> %s", method, path, status)
             if status in (401, 403):
