@@ -68,6 +68,8 @@ def test_arrow_reads_the_same_rows_as_the_json_path(indent: int | None) -> None:
     b'{"callTranscripts": [{"callId": "1", "transcript": [{"speakerId": "2",'
     b' "sentences": [{"start": 1.5, "end": 2, "text": "x"}]}]}]}',
     b'{"callTranscripts": [{"transcript": []}]}',
+    b'{"callTranscripts": [{"callId": "1", "transcript": [{"speakerId": "2",'
+    b' "sentences": [{"start": 1, "end": 2, "text": "a\xff\xfe"}]}]}]}',
 ])
 def test_answers_the_fast_path_would_read_differently_are_left_to_the_json_path(content: bytes) -> None:
     assert transcript_answer_table(content) is None
@@ -91,7 +93,9 @@ def test_paginate_yields_arrow_pages_follows_the_cursor_and_falls_back_per_page(
 
 
 def test_a_malformed_transcript_answer_is_still_a_clear_error() -> None:
-    for content, message in ((b"null", "not a JSON object"), (b"{not json", "not valid JSON")):
+    invalid_text = b'{"callTranscripts": [{"callId": "1", "transcript": [{"sentences": [{"text": "a\xff"}]}]}]}'
+    for content, message in ((b"null", "not a JSON object"), (b"{not json", "not valid JSON"),
+                             (invalid_text, "not valid JSON")):
         client, _ = scripted_client([(200, content, {})])
         with pytest.raises(GongApiError, match=message):
             list(client.paginate("POST", TRANSCRIPTS.path, TRANSCRIPTS.data_key, body={}, decode=TRANSCRIPTS.decode))

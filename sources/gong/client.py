@@ -106,8 +106,8 @@ class RateLimiter:
         with self._lock:
             while True:
                 now = self._clock()
-                while self._stamps and now - min(s[0] for s in self._stamps) >= self._window:
-                    self._stamps.remove(min(self._stamps, key=lambda s: s[0]))
+                # Stamps may be out of order (`sent` moves one later): keep those still in the window.
+                self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
                 wait = 0.0
                 if self._stamps:
                     wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
@@ -125,9 +125,10 @@ class RateLimiter:
                 self._sleep(wait)
 
     def sent(self, stamp: list[float]) -> None:
-        """Moves a request's stamp to now, the moment it really leaves: preparing it may have waited for
-        Python's lock (held by another thread's long C call or the garbage collector) for long enough
-        that it would reach Gong in the same second as the requests after it (a 429)."""
+        """Moves a request's stamp to now, the moment `requests` hands it to the connection: preparing it
+        may have waited for Python's lock (held by another thread's long C call or the garbage collector)
+        for long enough that it would reach Gong in the same second as the requests after it (a 429).
+        A request held up for longer than the whole window is no longer counted (as before this stamp)."""
         if self.rate is None:
             return
         # Without the lock, which a thread waiting for its turn holds while it sleeps: only the sending
@@ -394,13 +395,13 @@ class GongClient:
                     page_body = {**(page_body or {}), "cursor": cursor}
             status, content, text, keep = self._fetch(method, path, page_params or None, page_body, label)
             decoded = decode(content) if decode is not None and status == 200 else None
+            payload = self._answer(method, path, status, content, text) if decoded is None else None
+            if keep is not None:
+                keep()  # a decoded answer is kept: the resource meets the same one, and any fault in it
             if decoded is not None:
                 records, paging = decoded
             else:
-                payload = self._answer(method, path, status, content, text)
                 if payload is None:
-                    if keep is not None:
-                        keep()
                     return
                 records = payload.get(data_key)
                 if records is None:
@@ -410,8 +411,6 @@ class GongClient:
                 if not isinstance(records, list):
                     raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
                 paging = payload.get("records") or {}
-            if keep is not None:
-                keep()
             cursor = paging.get("cursor")
             if len(records):
                 yield (records, not cursor, paging.get("totalRecords")) if report_last else records

@@ -217,6 +217,10 @@ def transcript_answer_table(content: bytes) -> tuple[pa.Table, dict[str, Any]] |
     if not (body.startswith(b"{") and body.endswith(b"}")):
         return None
     try:
+        body.decode("utf-8")  # the reader does not check it; invalid text must not reach the warehouse
+    except UnicodeDecodeError:
+        return None
+    try:
         answer = pa_json.read_json(
             pa.py_buffer(body),
             read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1),
