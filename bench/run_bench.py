@@ -503,6 +503,8 @@ def _pct(value: float, base: float) -> str:
 
 
 def render(runs: dict[str, Run], mach: dict[str, Any], args: argparse.Namespace, total_s: float) -> str:
+    from sources.gong.client import RateLimiter  # its margin, for the overhead figure
+
     lines: list[str] = []
     w = lines.append
     w(f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gb']} GB; {mach['os']}")
@@ -539,7 +541,6 @@ def render(runs: dict[str, Run], mach: dict[str, Any], args: argparse.Namespace,
             r = runs[name]
             ideal = r.requests / GONG_RATE
             # The limiter's own schedule: requests (1 s + its margin) / 3 apart, before any other work.
-            from sources.gong.client import RateLimiter
             paced = r.requests * (1 + RateLimiter.BASE_MARGIN) / GONG_RATE
             w(f"| 2 | Overhead at 3 req/s ({r.calls:,} calls): run wall / (requests / 3) | {r.run_s / ideal:.2f} "
               f"({r.run_s:.1f} s / {ideal:.1f} s; whole process {r.process_s / ideal:.2f}; CPU {r.cpu_s:.0f} s; "

@@ -360,6 +360,19 @@ def _call_id_batches(call_ids: Iterable[str]) -> Iterator[list[str]]:
         yield ids[i:i + TRANSCRIPT_BATCH_SIZE]
 
 
+def _unread_call_ids(calls: Iterable[tuple[Any, Any]], sent: set[str]) -> list[str]:
+    """The ids, as text, of the non-private calls among `(id, is_private)` pairs not read yet in this load
+    (a call Gong lists on two pages is read once), now marked as read in `sent`. The resources and the
+    reader ahead both use it, so that they send the very same transcript requests."""
+    ids = []
+    for call_id, private in calls:
+        key = str(call_id)
+        if not private and key not in sent:
+            sent.add(key)
+            ids.append(key)
+    return ids
+
+
 def _batch_body(batch: list[str]) -> dict[str, Any]:
     return {"filter": {"callIds": batch}}
 
@@ -374,11 +387,10 @@ def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -
 
     `to_rows` turns one answered page into what the resource yields (an Arrow table or a list of rows).
     """
-    sent: set[str] = set()  # a call Gong lists twice (on two pages) is read once per load
+    sent: set[str] = set()
 
     def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
-        ids = [str(c["id"]) for c in calls_page if not c.get("isPrivate") and str(c["id"]) not in sent]
-        sent.update(ids)
+        ids = _unread_call_ids(((c["id"], c.get("isPrivate")) for c in calls_page), sent)
         for batch in _call_id_batches(ids):
             try:
                 for page in client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=_batch_body(batch),
@@ -442,12 +454,10 @@ def prefetch_calls(
         return None
 
     def plan(reader: GongClient, submit: Any) -> None:
-        sent: set[str] = set()  # as `_call_batches_reader`: a call listed twice is read once
+        sent: set[str] = set()
         for page in reader.paginate(calls.method, calls.path, calls.data_key, body=body):
-            ids = [str((c.get("metaData") or {}).get("id")) for c in page
-                   if not (c.get("metaData") or {}).get("isPrivate")]
-            ids = [i for i in ids if i not in sent]
-            sent.update(ids)
+            metas = [c.get("metaData") or {} for c in page]
+            ids = _unread_call_ids(((m.get("id"), m.get("isPrivate")) for m in metas), sent)
             for child in children:
                 for batch in _call_id_batches(ids):
                     submit(lambda e=child, b=batch: _drain(reader.paginate(e.method, e.path, e.data_key,
