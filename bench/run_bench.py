@@ -345,7 +345,7 @@ def scenario(workdir: Path, name: str, sim: Simulator, destination: str, rate: O
         "dataset": dataset, "pipeline_name": pipeline, "pipelines_dir": str(workdir / "pipelines"),
         "resources": RESOURCES, "start": start, "end": end, "full_refresh": full_refresh,
         "env": {**args.env, **(env or {})}, "dest_options": args.dest_options, "duckdb_config": args.duckdb_config,
-        "sync_options": {k: int(v) if v.lstrip("-").isdigit() else v for k, v in args.sync_options.items()},
+        "sync_options": {k: _option_value(v) for k, v in args.sync_options.items()},
         "profile": str(workdir / f"{name}.prof") if args.profile else None,
     }
     print(f"  {name}: running ({destination}, rate limit {rate or 'off'})...", flush=True)
@@ -437,7 +437,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--duckdb-config", dest="duckdb_config", action="append", default=[], metavar="KEY=VALUE",
                         help="DuckDB setting for the DuckDB scenarios, e.g. memory_limit=512MB")
     parser.add_argument("--sync-option", dest="sync_option", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra argument of run_sync, e.g. chunk_pages=5 or window_requests=50")
+                        help="extra argument of run_sync, e.g. chunk_pages=5, window_requests=50 or nested_arrow=false")
     parser.add_argument("--profile", action="store_true",
                         help="write a cProfile of each worker's main thread to <scratch>/<scenario>.prof")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a new one under /tmp)")
@@ -500,6 +500,13 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _pct(value: float, base: float) -> str:
     return f"{100 * (value / base - 1):+.1f} %" if base else "n/a"
+
+
+def _option_value(text: str) -> Any:
+    """A --sync-option value as run_sync takes it: a whole number, true/false, or the text."""
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def render(runs: dict[str, Run], mach: dict[str, Any], args: argparse.Namespace, total_s: float) -> str:

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES,
                         help="load a window's calls in chunks of at most this many pages of 100 calls (with "
                         f"their transcripts) while the rest is read (default {DEFAULT_CHUNK_PAGES}; 0 = whole windows)")
+    parser.add_argument("--dlt-normalizer", action="store_true",
+                        help="build the calls' nested tables with dlt's own normalizer instead of as Arrow tables "
+                        "(the same tables and rows, several times slower; a fallback)")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the synced tables and state first and sync again from the start date")
     parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
@@ -136,6 +139,7 @@ def run_sync(
     drop_pending: bool = False,
     window_requests: int = DEFAULT_WINDOW_REQUESTS,
     chunk_pages: int = DEFAULT_CHUNK_PAGES,
+    nested_arrow: bool = True,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
 
@@ -145,6 +149,7 @@ def run_sync(
     that each load and commit on their own. `reconcile` re-reads `reconcile_days` and deletes the
     calls Gong no longer returns there. `drop_pending` discards what an interrupted run left unloaded
     instead of finishing it (its windows are read again, as their state never committed).
+    `nested_arrow=False` leaves the calls' nested tables to dlt's normalizer (sources/gong/nested.py).
     """
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
@@ -155,7 +160,8 @@ def run_sync(
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
             runner = _SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir,
-                                 {"chunk_pages": chunk_pages, **(source_options or {})}, progress)
+                                 {"chunk_pages": chunk_pages, "nested_arrow": nested_arrow, **(source_options or {})},
+                                 progress)
             try:
                 return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
                                   window_requests)
@@ -195,6 +201,11 @@ class _SyncRunner:
             raise UserError(f"The destination {destination!r} could not be set up: {_user_message(exc)}") from None
         self.refresh: Optional[str] = None
         self.seed: Optional[dict[str, Any]] = None  # the first page of the first window, if already read
+        # The calls' nested tables, built as Arrow tables by the calls resource and added to each extracted
+        # package (sources/gong/nested.py): dlt's normalizer would take most of a sync's CPU for them.
+        from sources.gong import NestedTables
+
+        self.nested = NestedTables() if options.pop("nested_arrow", True) else None
         self.result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name",
                                                                           destination)))
 
@@ -325,8 +336,11 @@ class _SyncRunner:
                    if k not in ("start_date", "end_date", "prefetch", "chunk_pages")}
         options.setdefault("now", getattr(self, "now", None))
         try:
+            # Nested tables are built only when the calls themselves are loaded (transcripts or access lists
+            # read without them would load a chain of tables without its root).
+            nested = self.nested if "calls" in names else None
             source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen,
-                                 calls_pages=pages, **options)
+                                 calls_pages=pages, nested_tables=nested, **options)
         except Exception as exc:  # dlt wraps errors raised while the source is built
             raise UserError(_user_message(exc)) from None
         return source.with_resources(*names) if names else source.with_resources()
@@ -509,7 +523,15 @@ class _SyncRunner:
         return "parquet" if destination is not None and destination.destination_name == "duckdb" else None
 
     def _extract(self, source: Any) -> None:
-        self.pipeline.extract(source, refresh=self.refresh, loader_file_format=self._file_format())
+        from sources.gong import add_to_package
+
+        try:
+            info = self.pipeline.extract(source, refresh=self.refresh, loader_file_format=self._file_format())
+            if self.nested is not None:
+                add_to_package(self.pipeline, info.loads_ids, self.nested.take())
+        finally:
+            if self.nested is not None:
+                self.nested.take()  # nothing of a failed extract is left for the next one
         self.refresh = None
 
     def _normalize_and_load(self) -> None:
@@ -757,6 +779,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           pipelines_dir=args.pipelines_dir, reconcile=args.reconcile,
                           reconcile_days=args.reconcile_days, window_days=args.window_days,
                           drop_pending=args.drop_pending, window_requests=args.window_requests,
+                          nested_arrow=not args.dlt_normalizer,
                           chunk_pages=args.chunk_pages)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)

@@ -43,6 +43,22 @@ def test_help_lists_the_options() -> None:
     assert proc.stderr == ""
 
 
+@pytest.mark.parametrize("flag, arrow", [([], True), (["--dlt-normalizer"], False)])
+def test_the_nested_tables_are_built_as_arrow_unless_asked(flag: list[str], arrow: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.gong_pipeline as gp
+
+    seen: dict[str, object] = {}
+
+    def fake_run_sync(resources: object, **kwargs: object) -> gp.SyncResult:
+        seen.update(kwargs)
+        return gp.SyncResult(dataset="gong", destination="duckdb")
+
+    monkeypatch.setattr(gp, "run_sync", fake_run_sync)
+    assert gp.main(["--quiet", "--resources", "calls", *flag]) == 0
+    assert seen["nested_arrow"] is arrow
+
+
 def test_unknown_resource_names_the_valid_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     from sources.gong.catalog import resource_names
 

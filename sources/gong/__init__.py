@@ -28,6 +28,7 @@ from dlt.sources import DltResource
 
 from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
+from .nested import NestedTables, add_to_package, split_nested
 from .prefetch import DEFAULT_MAX_BYTES, Answer, ChunkedPages, Prefetcher, request_key
 from .rows import TRANSCRIPT_SCHEMA, transcript_table
 from .settings import (
@@ -41,8 +42,8 @@ from .settings import (
 )
 from .windows import SAFEST_TIMEZONE, Request, SyncWindow, literal_date, parse_instant
 
-__all__ = ["gong_source", "gong_tombstones", "make_client", "prefetch_calls", "ChunkedPages", "GongClient",
-           "GongError", "SyncWindow"]
+__all__ = ["gong_source", "gong_tombstones", "make_client", "prefetch_calls", "add_to_package", "ChunkedPages",
+           "GongClient", "GongError", "NestedTables", "SyncWindow"]
 
 logger = logging.getLogger("gong_sync.source")
 
@@ -89,6 +90,7 @@ def gong_source(
     seen_call_ids: Any = None,
     now: Optional[str] = None,
     calls_pages: Any = None,
+    nested_tables: Any = None,
 ) -> Sequence[DltResource]:
     """Returns every Gong resource, reading through `client` or a client built from the credentials.
 
@@ -103,6 +105,8 @@ def gong_source(
     `now` pins the present moment of the run (an open end, the state's ceiling); default: when a
     resource starts reading. `calls_pages`, a `ChunkedPages`, spreads one window's calls over several
     pipeline runs (one chunk of pages each); the calls state then advances with the last chunk.
+    `nested_tables`, a `NestedTables`, takes the calls' nested tables as Arrow tables (the runner adds them
+    to the extracted package, see `nested.py`) instead of leaving them to dlt's normalizer.
     """
     if use_contract:
         apply_contract(dlt.current.source_schema())
@@ -123,7 +127,7 @@ def gong_source(
             own_window = replace(window, lookback=pendulum.duration(seconds=int(overrides[endpoint.name] * 86400)))
             own_window.validate()
         resources[endpoint.name] = _build_resource(client, endpoint, own_window, parent, include_media,
-                                                   seen_call_ids, calls_pages)
+                                                   seen_call_ids, calls_pages, nested_tables)
     for endpoint in CATALOG:
         resources[endpoint.name].selected = endpoint.default
     return list(resources.values())
@@ -193,9 +197,10 @@ def _hints(endpoint: Endpoint) -> dict[str, Any]:
 
 def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, parent: Optional[DltResource],
                     include_media: bool, seen_call_ids: Optional[set[str]] = None,
-                    calls_pages: Optional[ChunkedPages] = None) -> DltResource:
+                    calls_pages: Optional[ChunkedPages] = None,
+                    nested_tables: Optional[NestedTables] = None) -> DltResource:
     if endpoint.kind == "calls":
-        return _calls_resource(client, endpoint, window, include_media, seen_call_ids, calls_pages)
+        return _calls_resource(client, endpoint, window, include_media, seen_call_ids, calls_pages, nested_tables)
     if endpoint.kind == "transcripts":
         return dlt.transformer(_call_batches_reader(client, endpoint, _transcript_rows), data_from=parent,
                                **_hints(endpoint))
@@ -307,8 +312,20 @@ def _calls_body(window: SyncWindow, synced_until: Optional[str], include_media: 
 
 
 def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, include_media: bool,
-                    seen_call_ids: Optional[set[str]] = None, chunked: Optional[ChunkedPages] = None) -> DltResource:
+                    seen_call_ids: Optional[set[str]] = None, chunked: Optional[ChunkedPages] = None,
+                    nested_tables: Optional[NestedTables] = None) -> DltResource:
     ctx = {"includeMedia": include_media}
+
+    def split(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows to yield: without their lists when their nested tables were built here as Arrow."""
+        if nested_tables is None:
+            return rows
+        done = split_nested(rows, endpoint.name, "id", dlt.current.source_schema(), nested_tables.seen)
+        if done is None:
+            return rows  # dlt's normalizer decides (e.g. a field Gong just added)
+        roots, tables = done
+        nested_tables.add(tables)
+        return roots
 
     def read_calls() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
@@ -342,7 +359,7 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
                 read["synced"] += len(rows)
                 logger.info("calls: %d calls so far (%d private skipped)", read["synced"], read["private"])
                 if rows:
-                    yield rows
+                    yield split(rows)
         except GongStopRun as exc:
             client.stop(str(exc))
             return

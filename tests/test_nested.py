@@ -1,0 +1,191 @@
+"""The calls' nested tables built as Arrow tables (sources/gong/nested.py): the same rows, names and keys as
+dlt's own normalizer makes of the same calls, the same warehouse after a sync, and every page dlt must
+decide itself (a new field, a value of another type) left to dlt."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+from dlt.common.data_types.type_helpers import coerce_value
+from dlt.normalize.items_normalizers.jsonl import JsonLItemsNormalizer
+
+from simulator import GongSimulator
+from sources.gong import apply_contract, first_calls_request
+from sources.gong.client import ClientSettings, GongClient
+from sources.gong.nested import NestedTables, root_row_id, split_nested
+from sources.gong.rows import call_row
+from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, GongFixture, RecordingSession, Warehouse, sim_config
+from tests.test_incremental import snapshot, sync
+
+EXTENSIVE = "/v2/calls/extensive"
+
+
+@pytest.fixture(scope="module")
+def calls() -> Iterator[list[dict[str, Any]]]:
+    """Call rows as the calls resource makes them, from the simulator's full extensive answers."""
+    sim = GongSimulator(sim_config(days=4, calls_per_day=15, page_size=100, sentences_per_call=2))
+    url = sim.start()
+    client = GongClient(url, ACCESS_KEY, ACCESS_KEY_SECRET, settings=ClientSettings(rate_limit=None),
+                        session=RecordingSession())
+    try:
+        body = first_calls_request(start_date="2026-10-01", end_date="2026-12-01")
+        yield [call_row(c) for page in client.paginate("POST", EXTENSIVE, "calls", body=body) for c in page]
+    finally:
+        client.close()
+        sim.stop()
+
+
+def contract_schema() -> dlt.Schema:
+    """The contract as the pipeline's schema holds it (with its normalizer's settings, e.g. the root key)."""
+    schema = dlt.Schema("gong")
+    apply_contract(schema)
+    return dlt.Schema.from_stored_schema(schema.to_dict())
+
+
+class _DltCoercion:
+    """What dlt's normalize step needs to run its own `_coerce_row` on one row (dlt 1.31, pinned): the
+    schema's types, dlt's coercions, and a failure for anything that would add a column."""
+
+    _type_map = {str: "text", int: "bigint", float: "double", bool: "bool"}
+    _timezone_override = None
+
+    def __init__(self, schema: dlt.Schema) -> None:
+        self.schema = schema
+
+    def _can_coerce_type(self, to_type: str, from_type: str) -> bool:
+        return True
+
+    def _coerce_type(self, to_type: Any, from_type: Any, value: Any) -> Any:
+        return coerce_value(to_type, from_type, value)
+
+    def _coerce_null_value(self, columns: Any, table: str, column: str) -> None:
+        return None
+
+    def _coerce_non_null_value(self, columns: Any, table: str, column: str, value: Any) -> Any:
+        raise AssertionError(f"{table}.{column} = {value!r} is not a known column of its type")
+
+
+def dlt_rows(schema: dlt.Schema, rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """What dlt's normalizer makes of `rows` (root rows already carrying their `_dlt_id`), coerced to the
+    schema's types as its normalize step does, nulls left out."""
+    coercion = _DltCoercion(schema)
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        for (table, *_), flat in schema.normalize_data_item(copy.deepcopy(row), "load", "calls"):
+            coerced, _ = JsonLItemsNormalizer._coerce_row(coercion, table, None, flat)  # type: ignore[arg-type]
+            out[table].append({k: v for k, v in coerced.items() if v is not None})
+    return out
+
+
+def as_rows(table: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+
+
+def keyed(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["_dlt_id"]: row for row in rows}
+
+
+def test_nested_tables_are_the_rows_dlt_makes(calls: list[dict[str, Any]]) -> None:
+    schema = contract_schema()
+    split = split_nested(calls, "calls", "id", schema)
+    assert split is not None, "a page of ordinary calls is built here, not left to dlt"
+    roots, tables = split
+    assert len(roots) == len(calls) > 50
+    assert all(not any(isinstance(v, list) for v in r.values()) for r in roots), "the root rows lose their lists"
+    assert [r["_dlt_id"] for r in roots] == [root_row_id("calls", str(c["id"])) for c in calls]
+
+    expected = dlt_rows(schema, [{**c, "_dlt_id": root_row_id("calls", str(c["id"]))} for c in calls])
+    assert set(tables) == set(expected) - {"calls"}
+    assert len(tables) >= 20, "parties, their CRM context, trackers and their occurrences, outline items..."
+    for name, table in tables.items():
+        ours, theirs = keyed(as_rows(table)), keyed(expected[name])
+        assert len(ours) == table.num_rows == len(expected[name]), name
+        assert ours == theirs, f"{name} differs from dlt's rows"
+    # Every nested row names its parent and its call (the business key analysts join on).
+    parties = as_rows(tables["calls__parties"])
+    fields = as_rows(tables["calls__parties__context__objects__fields"])
+    objects = {r["_dlt_id"]: r for r in as_rows(tables["calls__parties__context__objects"])}
+    assert all(f["_dlt_parent_id"] in objects for f in fields)
+    assert all(f["call_id"] == objects[f["_dlt_parent_id"]]["call_id"] for f in fields)
+    assert {p["_dlt_root_id"] for p in parties} <= {r["_dlt_id"] for r in roots}
+    comments = [r for r in as_rows(tables.get("calls__public_comments")) if "posted" in r]
+    assert comments and all(r["posted"].tzinfo is not None for r in comments), "timestamps stay UTC-aware"
+
+
+def test_a_call_taken_once_per_load(calls: list[dict[str, Any]]) -> None:
+    schema = contract_schema()
+    sink = NestedTables()
+    first = split_nested(calls[:10], "calls", "id", schema, sink.seen)
+    again = split_nested(calls[5:12], "calls", "id", schema, sink.seen)
+    assert first is not None and again is not None
+    assert [r["id"] for r in again[0]] == [c["id"] for c in calls[10:12]], "a call listed twice is taken once"
+    sink.add(first[1])
+    sink.add(again[1])
+    merged = sink.take()
+    parties = merged["calls__parties"].to_pylist()
+    assert len({p["_dlt_id"] for p in parties}) == len(parties), "no nested row twice"
+    assert {p["call_id"] for p in parties} <= {str(c["id"]) for c in calls[:12]}
+    assert not sink.seen and not sink, "a take starts the next load afresh"
+
+
+@pytest.mark.parametrize("change", ["new field", "variant", "list of lists", "int for text", "int for double"])
+def test_what_dlt_must_decide_is_left_to_dlt(calls: list[dict[str, Any]], change: str) -> None:
+    schema = contract_schema()
+    page = copy.deepcopy(calls[:5])
+    party = next(c for c in page if c["parties"])["parties"][0]
+    if change == "new field":
+        party["seatingPosition"] = "left"  # a field Gong adds: dlt creates the column
+    elif change == "variant":
+        # text where a number was: dlt keeps it in a variant column
+        next(c for c in page if c["interactionStats"])["interactionStats"][0]["value"] = "lots"
+    elif change == "list of lists":
+        party["methods"] = [["a", "b"]]
+    elif change == "int for text":
+        party["title"] = 7  # dlt coerces it to "7"
+    else:
+        next(c for c in page if c["interactionStats"])["interactionStats"][0]["value"] = 3
+    split = split_nested(page, "calls", "id", schema)
+    if change in ("int for text", "int for double"):
+        assert split is not None, "a value dlt coerces is coerced the same way here"
+        expected = dlt_rows(schema, [{**c, "_dlt_id": root_row_id("calls", str(c["id"]))} for c in page])
+        for name, table in split[1].items():
+            assert keyed(as_rows(table)) == keyed(expected[name]), name
+    else:
+        assert split is None, "the page goes to dlt's normalizer"
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+def test_a_sync_loads_the_same_warehouse_either_way(gong: GongFixture, tmp_path: Path) -> None:
+    whs = {}
+    for name, arrow in (("dlt", False), ("arrow", True)):
+        (tmp_path / name).mkdir()
+        whs[name] = Warehouse("duckdb", tmp_path / name)
+        sync(gong, whs[name], options={"nested_arrow": arrow}, chunk_pages=3, window_days=30)
+    dlt_wh, arrow_wh = whs["dlt"], whs["arrow"]
+    assert snapshot(arrow_wh) == snapshot(dlt_wh)
+    nested = [t for (t,) in dlt_wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                         "'{ds}' AND table_name LIKE 'calls\\_\\_%' ESCAPE '\\' ORDER BY 1")]
+    assert len(nested) >= 20
+    for table in nested:
+        columns = [c for (c,) in dlt_wh.query(
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema = '{{ds}}' AND table_name = "
+            f"'{table}' AND column_name NOT LIKE '\\_dlt%' ESCAPE '\\' ORDER BY 1")]
+        # dlt's root ids are random: compare each row with its call's id and its position instead.
+        query = (f"SELECT c.id, t._dlt_list_idx, {', '.join('t.' + c for c in columns)} FROM {{ds}}.{table} t "
+                 f"JOIN {{ds}}.calls c ON c._dlt_id = t._dlt_root_id")
+        assert Counter(arrow_wh.query(query)) == Counter(dlt_wh.query(query)), table
+        assert arrow_wh.count(table) == dlt_wh.count(table) > 0, table
+    orphans = arrow_wh.query("SELECT count(*) FROM {ds}.calls__parties__context p LEFT JOIN "
+                             "{ds}.calls__parties q ON q._dlt_id = p._dlt_parent_id WHERE q._dlt_id IS NULL")
+    assert orphans == [(0,)]
+    # The nested tables of the second sync were built here: their calls carry the ids derived from their key.
+    ids = arrow_wh.query("SELECT id, _dlt_id FROM {ds}.calls")
+    assert len(ids) > 80 and all(row_id == root_row_id("calls", call_id) for call_id, row_id in ids)
+    assert not any(row_id == root_row_id("calls", call_id) for call_id, row_id in dlt_wh.query(
+        "SELECT id, _dlt_id FROM {ds}.calls"))
