@@ -103,12 +103,25 @@ def _flatten(names: _Names, table: str, row: dict[str, Any]) -> tuple[dict[str, 
     flat: dict[str, Any] = {}
     lists: dict[tuple[str, ...], list] = {}
     known = names._ids
-    stack: list[tuple[dict[str, Any], tuple[str, ...]]] = [(row, ())]
+    stack: Optional[list[tuple[dict[str, Any], tuple[str, ...]]]] = None
+    for key, value in row.items():  # the row's own level first: most rows have nothing nested
+        ident = known.get(key) or names.ident(key)
+        kind = type(value)
+        if kind is dict or kind is list:
+            if names.kept_whole(table, ident):
+                raise Declined(f"{table}.{ident} is kept as JSON")
+            if kind is dict:
+                stack = stack or []
+                stack.append((value, (ident,)))
+            else:
+                lists[(names.table_ident(key),)] = value
+            continue
+        flat[ident] = value
     while stack:
         current, path = stack.pop()
         for key, value in current.items():
             ident = known.get(key) or names.ident(key)
-            column = names.path((*path, ident)) if path else ident
+            column = names.path((*path, ident))
             kind = type(value)
             if kind is dict or kind is list:
                 if names.kept_whole(table, column):
@@ -124,6 +137,7 @@ def _flatten(names: _Names, table: str, row: dict[str, Any]) -> tuple[dict[str, 
 
 def _nested_rows(names: _Names, lists: dict[tuple[str, ...], list], parent_path: tuple[str, ...], parent_id: str,
                  root_id: str, out: dict[str, list[dict[str, Any]]]) -> None:
+    row_hash = helpers.get_nested_row_hash
     for list_path, items in lists.items():
         path = (*parent_path, *list_path)
         table = names.path(path)
@@ -135,10 +149,9 @@ def _nested_rows(names: _Names, lists: dict[tuple[str, ...], list], parent_path:
                 flat[ROOT_ID] = root_id
                 row_id = flat.get(ROW_ID)
                 if not row_id:
-                    row_id = helpers.get_nested_row_hash(parent_id, table, idx)
+                    row_id = flat[ROW_ID] = row_hash(parent_id, table, idx)
                     flat[PARENT_ID] = parent_id
                     flat[LIST_IDX] = idx
-                    flat[ROW_ID] = row_id
                 rows.append(flat)
                 if sub:
                     _nested_rows(names, sub, path, row_id, root_id, out)
@@ -146,7 +159,7 @@ def _nested_rows(names: _Names, lists: dict[tuple[str, ...], list], parent_path:
                 raise Declined(f"{table} holds a list of lists")
             else:
                 rows.append({VALUE: item, ROOT_ID: root_id, PARENT_ID: parent_id, LIST_IDX: idx,
-                             ROW_ID: helpers.get_nested_row_hash(parent_id, table, idx)})
+                             ROW_ID: row_hash(parent_id, table, idx)})
 
 
 def _column(table: str, column: str, values: list[Any], spec: Optional[dict[str, Any]]) -> Optional[pa.Array]:
