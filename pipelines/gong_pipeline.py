@@ -201,8 +201,8 @@ class _SyncRunner:
             raise UserError(f"The destination {destination!r} could not be set up: {_user_message(exc)}") from None
         self.refresh: Optional[str] = None
         self.seed: Optional[dict[str, Any]] = None  # the first page of the first window, if already read
-        # The calls' nested tables, built as Arrow tables by the calls resource and added to each extracted
-        # package (sources/gong/nested.py): dlt's normalizer would take most of a sync's CPU for them.
+        # The calls' nested tables, built as Arrow tables by the calls resource and written into each load
+        # package it extracts (sources/gong/nested.py): dlt's normalizer would take most of a sync's CPU.
         from sources.gong import NestedTables
 
         self.nested = NestedTables() if options.pop("nested_arrow", True) else None
@@ -337,8 +337,9 @@ class _SyncRunner:
         options.setdefault("now", getattr(self, "now", None))
         try:
             # Nested tables are built only when the calls themselves are loaded (transcripts or access lists
-            # read without them would load a chain of tables without its root).
-            nested = self.nested if "calls" in names else None
+            # read without them would load a chain of tables without its root), into Parquet files (a CSV
+            # load, e.g. Postgres, would read their empty strings back as NULL: dlt's normalizer does those).
+            nested = self.nested if "calls" in names and self._file_format() == "parquet" else None
             source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen,
                                  calls_pages=pages, nested_tables=nested, **options)
         except Exception as exc:  # dlt wraps errors raised while the source is built
@@ -523,12 +524,8 @@ class _SyncRunner:
         return "parquet" if destination is not None and destination.destination_name == "duckdb" else None
 
     def _extract(self, source: Any) -> None:
-        from sources.gong import add_to_package
-
         try:
-            info = self.pipeline.extract(source, refresh=self.refresh, loader_file_format=self._file_format())
-            if self.nested is not None:
-                add_to_package(self.pipeline, info.loads_ids, self.nested.take())
+            self.pipeline.extract(source, refresh=self.refresh, loader_file_format=self._file_format())
         finally:
             if self.nested is not None:
                 self.nested.take()  # nothing of a failed extract is left for the next one

@@ -189,3 +189,70 @@ def test_a_sync_loads_the_same_warehouse_either_way(gong: GongFixture, tmp_path:
     assert len(ids) > 80 and all(row_id == root_row_id("calls", call_id) for call_id, row_id in ids)
     assert not any(row_id == root_row_id("calls", call_id) for call_id, row_id in dlt_wh.query(
         "SELECT id, _dlt_id FROM {ds}.calls"))
+
+
+def live_client(days: int = 3) -> tuple[GongSimulator, GongClient]:
+    sim = GongSimulator(sim_config(days=days, calls_per_day=12, page_size=10, sentences_per_call=2))
+    url = sim.start()
+    return sim, GongClient(url, ACCESS_KEY, ACCESS_KEY_SECRET, settings=ClientSettings(rate_limit=None),
+                           session=RecordingSession())
+
+
+def test_nested_files_are_part_of_the_package_dlt_commits(tmp_path: Path) -> None:
+    from sources.gong import gong_source
+
+    sim, client = live_client()
+    try:
+        pipeline = dlt.pipeline("nested", destination="duckdb", pipelines_dir=str(tmp_path))
+        sink = NestedTables()
+        source = gong_source(client=client, start_date="2026-10-01", end_date="2026-12-01", nested_tables=sink)
+        info = pipeline.extract(source.with_resources("calls"), loader_file_format="parquet")
+    finally:
+        client.close()
+        sim.stop()
+    (load_id,) = info.loads_ids
+    jobs = pipeline._get_normalize_storage().extracted_packages.list_new_jobs(load_id)
+    tables = Counter(Path(job).name.split(".")[0] for job in jobs)
+    assert tables["calls"] >= 1 and tables["calls__parties"] == 1 and tables["calls__trackers__occurrences"] == 1
+    assert not sink and not sink.seen, "what was built went into the package"
+
+
+def test_a_failed_extract_leaves_no_package_and_nothing_behind(tmp_path: Path) -> None:
+    from sources.gong import gong_source
+
+    sim, client = live_client()
+    pages = client.paginate
+
+    def failing(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for number, page in enumerate(pages(*args, **kwargs)):
+            if number == 2:
+                raise RuntimeError("the network went away")
+            yield page
+
+    client.paginate = failing  # type: ignore[method-assign]
+    sink = NestedTables()
+    pipeline = dlt.pipeline("nested_fail", destination="duckdb", pipelines_dir=str(tmp_path))
+    try:
+        with pytest.raises(Exception, match="network went away"):
+            pipeline.extract(gong_source(client=client, start_date="2026-10-01", end_date="2026-12-01",
+                                         nested_tables=sink).with_resources("calls"), loader_file_format="parquet")
+    finally:
+        client.close()
+        sim.stop()
+    assert pipeline._get_normalize_storage().extracted_packages.list_packages() == []
+    assert sink, "nothing was written; what the failed extract built is cleared by the runner (`_extract`)"
+
+
+@pytest.mark.sim(days=4, calls_per_day=12, page_size=20, sentences_per_call=4)
+def test_postgres_keeps_dlts_normalizer(gong: GongFixture, tmp_path: Path) -> None:
+    """dlt loads Arrow data into Postgres from CSV, which reads an empty string back as NULL: the runner
+    builds the nested tables only for destinations that load Parquet files."""
+    pg = Warehouse("postgres", tmp_path)
+    try:
+        sync(gong, pg, resources=("calls",), start="2026-10-28T00:00:00+00:00")
+        ids = pg.query("SELECT id, _dlt_id FROM {ds}.calls")
+        assert len(ids) > 20
+        assert not any(row_id == root_row_id("calls", call_id) for call_id, row_id in ids)
+        assert pg.count("calls__parties") > len(ids)
+    finally:
+        pg.drop()

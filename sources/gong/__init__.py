@@ -28,7 +28,7 @@ from dlt.sources import DltResource
 
 from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
-from .nested import NestedTables, add_to_package, split_nested
+from .nested import NestedTables, split_nested, write_into_current_package
 from .prefetch import DEFAULT_MAX_BYTES, Answer, ChunkedPages, Prefetcher, request_key
 from .rows import TRANSCRIPT_SCHEMA, transcript_table
 from .settings import (
@@ -42,8 +42,8 @@ from .settings import (
 )
 from .windows import SAFEST_TIMEZONE, Request, SyncWindow, literal_date, parse_instant
 
-__all__ = ["gong_source", "gong_tombstones", "make_client", "prefetch_calls", "add_to_package", "ChunkedPages",
-           "GongClient", "GongError", "NestedTables", "SyncWindow"]
+__all__ = ["gong_source", "gong_tombstones", "make_client", "prefetch_calls", "ChunkedPages", "GongClient",
+           "GongError", "NestedTables", "SyncWindow"]
 
 logger = logging.getLogger("gong_sync.source")
 
@@ -105,8 +105,9 @@ def gong_source(
     `now` pins the present moment of the run (an open end, the state's ceiling); default: when a
     resource starts reading. `calls_pages`, a `ChunkedPages`, spreads one window's calls over several
     pipeline runs (one chunk of pages each); the calls state then advances with the last chunk.
-    `nested_tables`, a `NestedTables`, takes the calls' nested tables as Arrow tables (the runner adds them
-    to the extracted package, see `nested.py`) instead of leaving them to dlt's normalizer.
+    `nested_tables`, a `NestedTables`, has the calls' nested tables built as Arrow tables and written into
+    the load package as Parquet files (see `nested.py`) instead of leaving them to dlt's normalizer: only
+    for a destination that loads Parquet files.
     """
     if use_contract:
         apply_contract(dlt.current.source_schema())
@@ -327,6 +328,11 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
         nested_tables.add(tables)
         return roots
 
+    def flush() -> None:
+        """Writes the nested tables built in this extract into its load package, before dlt commits it."""
+        if nested_tables is not None:
+            write_into_current_package(nested_tables.take())
+
     def read_calls() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
         if chunked is not None and chunked.started:
@@ -362,7 +368,12 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
                     yield split(rows)
         except GongStopRun as exc:
             client.stop(str(exc))
+            flush()
             return
+        except GeneratorExit:  # closed early by dlt: what was yielded is committed, so are its nested tables
+            flush()
+            raise
+        flush()
         if client.stop_reason is None and (chunked is None or chunked.exhausted):
             start, end = read["start"], read["end"]
             state["synced_until"] = window.advance(state.get("synced_until"), start, end, read["now"]).isoformat()

@@ -6,9 +6,11 @@ trackers and their occurrences, outline items, CRM context fields...) that is mo
 `split_nested` does the same split in one pass and hands back the nested rows as typed Arrow tables,
 with the very rows, names and keys dlt would make (`_dlt_id` from the parent's id, the table and the
 position, `_dlt_parent_id`, `_dlt_list_idx`, `_dlt_root_id`), while the root rows, without their lists,
-still go through dlt. `NestedTables` collects them during an extract, and `add_to_package` adds them to
-the extracted load package as Parquet files, which dlt's normalizer passes on (or converts for the
-destination) and its loader merges like any nested table: the tables, columns and keys do not change.
+still go through dlt. `NestedTables` collects them during an extract, and `write_into_current_package`
+adds them to the load package being extracted as Parquet files, which dlt's normalizer passes on and its
+loader merges like any nested table: the tables, columns and keys do not change. (Parquet only: for a
+destination that loads CSV, dlt would read an empty string back as NULL, so the runner keeps dlt's
+normalizer there.)
 
 Anything dlt would decide differently (a column the schema does not know yet, a value of another type
 than its column, a list of lists, a column kept as JSON) makes `split_nested` decline the whole page,
@@ -18,21 +20,21 @@ which then goes through dlt's normalizer as before.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.exceptions import ContextDefaultCannotBeCreated
 from dlt.common.data_types.type_helpers import coerce_value, py_type_to_sc_type
 from dlt.common.normalizers.json import helpers
 from dlt.common.schema import Schema
-from dlt.common.storages.load_package import ParsedLoadJobFileName
+from dlt.common.storages.load_package import LoadPackageStateInjectableContext, ParsedLoadJobFileName
 from dlt.common.utils import digest128
 
-__all__ = ["NestedTables", "add_to_package", "root_row_id", "split_nested"]
+__all__ = ["NestedTables", "root_row_id", "split_nested", "write_into_current_package"]
 
 ROW_ID, PARENT_ID, LIST_IDX, ROOT_ID, VALUE = "_dlt_id", "_dlt_parent_id", "_dlt_list_idx", "_dlt_root_id", "value"
 EMPTY_KEY = "_empty"  # dlt's name for an empty key
@@ -273,29 +275,24 @@ class NestedTables:
         return bool(self._tables)
 
 
-def add_to_package(pipeline: Any, load_ids: Iterable[str], tables: dict[str, pa.Table]) -> int:
-    """Adds `tables` to the extracted load package of `pipeline` as Parquet job files; returns the rows.
+def write_into_current_package(tables: dict[str, pa.Table]) -> int:
+    """Writes `tables` as Parquet job files into the load package being extracted; returns the rows.
 
-    The package is the one the extract just made (the last of `load_ids`): dlt's normalize step then
-    takes the files like the Parquet files of any Arrow resource.
+    Called by a resource while dlt extracts: the files join the package's own files before dlt commits
+    it, so a package never holds calls without their nested tables (a run killed before the commit leaves
+    no package at all). dlt's normalize step takes them like the Parquet files of an Arrow resource.
     """
-    ids = list(load_ids)
     if not tables:
         return 0
-    if not ids:
-        raise RuntimeError("nested tables were built but the extract made no load package")
-    packages = pipeline._get_normalize_storage().extracted_packages
-    load_id = ids[-1]
-    # Written next to the package (same file system, so the file is moved into it, not copied).
-    folder = tempfile.mkdtemp(prefix="nested-tables-", dir=pipeline.working_dir)
-    rows = 0
     try:
-        for name, table in tables.items():
-            file_name = ParsedLoadJobFileName(name, ParsedLoadJobFileName.new_file_id(), 0, "parquet").file_name()
-            path = os.path.join(folder, file_name)
-            pq.write_table(table, path)
-            packages.import_job(load_id, path, "new_jobs")
-            rows += table.num_rows
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        package = Container()[LoadPackageStateInjectableContext]
+    except ContextDefaultCannotBeCreated:
+        raise RuntimeError("nested tables can only be written while dlt extracts a load package") from None
+    folder = package.storage.storage.make_full_path(package.storage.get_job_state_folder_path(package.load_id,
+                                                                                              "new_jobs"))
+    rows = 0
+    for name, table in tables.items():
+        file_name = ParsedLoadJobFileName(name, ParsedLoadJobFileName.new_file_id(), 0, "parquet").file_name()
+        pq.write_table(table, os.path.join(folder, file_name))
+        rows += table.num_rows
     return rows
