@@ -14,7 +14,9 @@ normalizer there.)
 
 Anything dlt would decide differently (a column the schema does not know yet, a value of another type
 than its column, a list of lists, a column kept as JSON) makes `split_nested` decline the whole page,
-which then goes through dlt's normalizer as before.
+which then goes through dlt's normalizer as before. It follows the normalizer settings this project's
+schema uses (snake_case names, dlt's default nesting depth, the root key propagated to nested tables);
+a schema configured otherwise should sync with `--dlt-normalizer`.
 """
 
 from __future__ import annotations
