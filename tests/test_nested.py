@@ -217,7 +217,7 @@ def test_nested_files_are_part_of_the_package_dlt_commits(tmp_path: Path) -> Non
     assert not sink and not sink.seen, "what was built went into the package"
 
 
-def test_a_failed_extract_leaves_no_package_and_nothing_behind(tmp_path: Path) -> None:
+def test_a_failed_extract_leaves_no_package(tmp_path: Path) -> None:
     from sources.gong import gong_source
 
     sim, client = live_client()

@@ -107,25 +107,12 @@ def _flatten(names: _Names, table: str, row: dict[str, Any]) -> tuple[dict[str, 
     flat: dict[str, Any] = {}
     lists: dict[tuple[str, ...], list] = {}
     known = names._ids
-    stack: Optional[list[tuple[dict[str, Any], tuple[str, ...]]]] = None
-    for key, value in row.items():  # the row's own level first: most rows have nothing nested
-        ident = known.get(key) or names.ident(key)
-        kind = type(value)
-        if kind is dict or kind is list:
-            if names.kept_whole(table, ident):
-                raise Declined(f"{table}.{ident} is kept as JSON")
-            if kind is dict:
-                stack = stack or []
-                stack.append((value, (ident,)))
-            else:
-                lists[(names.table_ident(key),)] = value
-            continue
-        flat[ident] = value
+    stack: list[tuple[dict[str, Any], tuple[str, ...]]] = [(row, ())]
     while stack:
         current, path = stack.pop()
         for key, value in current.items():
             ident = known.get(key) or names.ident(key)
-            column = names.path((*path, ident))
+            column = names.path((*path, ident)) if path else ident
             kind = type(value)
             if kind is dict or kind is list:
                 if names.kept_whole(table, column):
