@@ -13,6 +13,7 @@ import math
 import os
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,7 @@ def run_sync(
     window_requests: int = DEFAULT_WINDOW_REQUESTS,
     chunk_pages: int = DEFAULT_CHUNK_PAGES,
     nested_arrow: bool = True,
+    load_behind: bool = True,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
 
@@ -150,6 +152,7 @@ def run_sync(
     calls Gong no longer returns there. `drop_pending` discards what an interrupted run left unloaded
     instead of finishing it (its windows are read again, as their state never committed).
     `nested_arrow=False` leaves the calls' nested tables to dlt's normalizer (sources/gong/nested.py).
+    `load_behind=False` loads each chunk before the next is extracted (see _BackgroundLoad).
     """
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
@@ -160,7 +163,8 @@ def run_sync(
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
             runner = _SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir,
-                                 {"chunk_pages": chunk_pages, "nested_arrow": nested_arrow, **(source_options or {})},
+                                 {"chunk_pages": chunk_pages, "nested_arrow": nested_arrow, "load_behind": load_behind,
+                                  **(source_options or {})},
                                  progress)
             try:
                 return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
@@ -206,6 +210,8 @@ class _SyncRunner:
         from sources.gong import NestedTables
 
         self.nested = NestedTables() if options.pop("nested_arrow", True) else None
+        self.load_behind = bool(options.pop("load_behind", True))
+        self.loading: Optional[_BackgroundLoad] = None  # the load under way while the next chunk is extracted
         self.result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name",
                                                                           destination)))
 
@@ -276,9 +282,15 @@ class _SyncRunner:
                     break
                 # Stopped while the next window was read ahead: what was fetched is still loaded.
                 index += 1
+            self._guard(self._wait_for_load)
         finally:
             if ahead is not None:
                 ahead.close()
+            if self.loading is not None:  # stopped by an error: the load under way still ends whole
+                try:
+                    self._wait_for_load()
+                except Exception as exc:  # the error already on its way is the one to report
+                    logger.warning("the load under way failed too: %s", _user_message(exc))
         if reconcile and seen is not None and not self.client.stop_reason:
             begin = parse_instant(start, "The start date (--start)") if start else end_at
             self._guard(lambda: self._reconcile(seen, begin.isoformat(), end_at.isoformat()))
@@ -532,8 +544,20 @@ class _SyncRunner:
         self.refresh = None
 
     def _normalize_and_load(self) -> None:
+        """Normalizes what the last extract left and loads it: in the background, while the next chunk
+        is extracted, unless `load_behind` is off. Loads stay in order: the previous one ends first."""
+        self._wait_for_load()
         self._add_counts(self.pipeline.normalize())
-        self.pipeline.load()
+        if self.load_behind:
+            self.loading = _BackgroundLoad(self.pipeline)
+        else:
+            self.pipeline.load()
+
+    def _wait_for_load(self) -> None:
+        """Waits for the load under way, if any, and raises its error as dlt's own load would."""
+        loading, self.loading = self.loading, None
+        if loading is not None:
+            loading.finish()
 
     def _reconcile(self, seen: set[str], start: str, end: str) -> None:
         """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""
@@ -596,6 +620,68 @@ class _SyncRunner:
             raise UserError(_user_message(exc)) from None
         except Exception as exc:
             raise UserError(_step_message_generic(exc, self.destination)) from None
+
+
+class _BackgroundLoad:
+    """Loads the normalized packages of a pipeline in a thread, while the main thread extracts the next
+    chunk: a load spends most of its time waiting for the warehouse, and the next pages keep arriving.
+
+    This is dlt's own load step (`dlt.load.Load`, run as `Pipeline.load` runs it) without the pipeline's
+    wrappers, which keep a trace and the state of one step at a time and would clash with the extract
+    running beside it; nothing here touches the pipeline's state or schemas. The destination's
+    configuration is resolved before the thread starts. `finish()` waits for the thread and raises its
+    error as `Pipeline.load` would: an aborted package is cleaned up (the packages extracted after it are
+    dropped and the local state rewound, as dlt does), anything else is tried again by `Pipeline.load`,
+    which either completes the package or raises dlt's own error for it.
+    """
+
+    def __init__(self, pipeline: Any) -> None:
+        from dlt.load import Load
+        from dlt.load.configuration import LoaderConfiguration
+
+        self.pipeline = pipeline
+        self.error: Optional[BaseException] = None
+        self.step: Any = None
+        if not pipeline.default_schema_name:
+            self.thread = None  # nothing was ever extracted: nothing to load
+            return
+        client, staging_client = pipeline._get_destination_clients()
+        config = LoaderConfiguration(workers=20, _load_storage_config=pipeline._load_storage_config())
+        self.step = Load(pipeline._destination, staging_destination=pipeline._staging, collector=pipeline.collector,
+                         is_storage_owner=False, config=config, initial_client_config=client.config,
+                         initial_staging_client_config=staging_client.config if staging_client else None)
+        self.thread = threading.Thread(target=self._run, name="gong-sync-load", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from dlt.common.runners import pool_runner
+
+        try:
+            if self.step.load_storage.is_storage_ready():
+                pool_runner.run_pool(self.step.config, self.step)
+        except BaseException as exc:  # reported by finish(), in the main thread
+            self.error = exc
+
+    def finish(self) -> None:
+        from dlt.load.exceptions import LoadPackageAborted
+        from dlt.pipeline.exceptions import PipelineStepFailed
+
+        if self.thread is None:
+            return
+        self.thread.join()
+        exc = self.error
+        if exc is None:
+            return
+        pipeline = self.pipeline
+        if isinstance(exc, LoadPackageAborted):
+            pipeline._cleanup_aborted_package(exc.load_id)
+            if exc.job_exception is None:
+                return
+            raise PipelineStepFailed(pipeline, "load", exc.load_id, exc.job_exception, None) from exc.job_exception
+        if pipeline.list_normalized_load_packages():
+            pipeline.load()  # dlt's own load of what is left: completes it or raises dlt's error for it
+            return
+        raise PipelineStepFailed(pipeline, "load", getattr(exc, "load_id", None), exc, None) from exc
 
 
 def _calls_state(pipeline: Any) -> dict[str, Any]:
@@ -712,6 +798,16 @@ def _step_message_generic(exc: BaseException, destination: Any, step: str = "run
             )
         if isinstance(e, DestinationUndefinedEntity):
             return scrub(f"The {destination} destination is missing something: {str(e).splitlines()[0][:200]}.")
+    for e in causes:
+        # A load job the warehouse refused: dlt keeps the whole traceback as its message; its last line says why.
+        failed = getattr(e, "failed_message", None)
+        if isinstance(failed, str) and failed.strip():
+            reason = [line.strip() for line in failed.splitlines() if line.strip()][-1][:300]
+            table = str(getattr(e, "job_id", "")).split(".")[0] or "a table"
+            kept = ("the package is kept and the next run loads it again" if "TerminalRetry" in type(e).__name__
+                    else "the package was dropped and its window will be read again")
+            return scrub(f"The {destination} destination refused the load of {table} ({reason}): what was loaded "
+                         f"before is kept, {kept}; fix the cause and run again.")
     last = _deepest_cause(exc)
     detail = str(last).splitlines()[0][:300] if str(last) else ""
     return scrub(f"The {step} step failed: {type(last).__name__}: {detail}")

@@ -204,30 +204,30 @@ def test_a_rate_429_widens_the_limiters_margin_until_a_hundred_requests_pass_wit
         clock[0] += seconds
 
     limiter = RateLimiter(3, clock=lambda: clock[0], sleep=sleep)
+    assert limiter.margin == RateLimiter.BASE_MARGIN == 0.03
     for _ in range(4):
         limiter.acquire()
-    assert waits == [0.367] * 3, "evenly spread, no burst"
-    assert clock[0] == pytest.approx(1.1), "the fourth request goes a second after the first, plus the margin"
-    limiter.widen()
-    limiter.widen()
-    limiter.widen()
-    limiter.widen()
+    assert waits == [0.343] * 3, "evenly spread, no burst"
+    assert clock[0] == pytest.approx(1.03), "the fourth request goes a second after the first, plus the margin"
+    for _ in range(5):
+        limiter.widen()
     assert limiter.margin == 0.5, "doubled on each 429, at most half a second"
     waits.clear()
     for _ in range(3):
         limiter.acquire()
-    # The first waits until a second and the wider margin have passed since the oldest of the last three.
-    assert waits == [0.767, 0.5, 0.5], "then three requests take a second plus the wider margin"
+    # The first waits until a second and the wider margin have passed since the oldest of the last three
+    # (the second request, at 1.03 / 3 s).
+    assert waits == [0.813, 0.5, 0.5], "then three requests take a second plus the wider margin"
     for _ in range(RateLimiter.NARROW_AFTER - 3):
         limiter.acquire()
     assert limiter.margin == 0.25, "halved after 100 requests without a 429"
-    for _ in range(3 * RateLimiter.NARROW_AFTER):
+    for _ in range(5 * RateLimiter.NARROW_AFTER):
         limiter.acquire()
-    assert limiter.margin == 0.1, "never below the base margin"
+    assert limiter.margin == 0.03, "never below the base margin"
     limiter.widen()
     for _ in range(RateLimiter.NARROW_AFTER - 1):
         limiter.acquire()
-    assert limiter.margin == 0.2, "a 429 starts the count again"
+    assert limiter.margin == 0.06, "a 429 starts the count again"
 
 
 def test_a_request_that_leaves_late_pushes_the_next_turns_back() -> None:
@@ -244,11 +244,11 @@ def test_a_request_that_leaves_late_pushes_the_next_turns_back() -> None:
     limiter.sent(first)
     limiter.acquire()
     limiter.acquire()
-    assert clock[0] == pytest.approx(1.1 / 3 * 2 + 0.3)
+    assert clock[0] == pytest.approx(1.03 / 3 * 2 + 0.3)
     limiter.acquire()
-    assert clock[0] == pytest.approx(0.3 + 1.1), "a second plus the margin after the first really left"
+    assert clock[0] == pytest.approx(0.3 + 1.03), "a second plus the margin after the first really left"
     limiter.sent(limiter.acquire())  # sent on time: no change
-    assert clock[0] == pytest.approx(0.3 + 1.1 + 1.1 / 3)
+    assert clock[0] == pytest.approx(0.3 + 1.03 + 1.03 / 3)
 
 
 def test_the_clients_session_tells_the_limiter_when_each_request_leaves(monkeypatch: pytest.MonkeyPatch) -> None:

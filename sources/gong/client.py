@@ -76,7 +76,10 @@ class RateLimiter:
         self.margin = self.BASE_MARGIN
         self._since_widened = 0
 
-    BASE_MARGIN = 0.1
+    # 30 ms: the spread of arrival delays seen by the simulator with both cores busy (it answered 0-2 of
+    # 220 requests with a 429 at this margin, bench/RESULTS.md); every 0.01 s costs 1 % of a sync's time,
+    # a 429 costs a request and a second, and widens the margin until 100 requests pass without one.
+    BASE_MARGIN = 0.03
     # A widened margin narrows back (halved, down to the base) after this many requests without a 429:
     # a 429 costs one request, a margin kept wide for the rest of a long run costs far more time.
     NARROW_AFTER = 100
