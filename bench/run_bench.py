@@ -148,9 +148,10 @@ def worker(spec_path: str) -> int:
     t_import = time.perf_counter()
     import dlt
 
-    from pipelines.gong_pipeline import configure_logging, run_sync
+    from pipelines.gong_pipeline import configure_logging, limit_malloc_arenas, run_sync
 
     configure_logging(verbose=False, quiet=True)
+    limit_malloc_arenas()  # as the CLI does
     dest_options = dict(spec.get("dest_options") or {})
     if spec["destination"] == "postgres":
         destination = dlt.destinations.postgres(credentials=spec["credentials"], **dest_options)

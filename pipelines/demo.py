@@ -64,9 +64,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import duckdb
 
     from pipelines.export_schema import seed_simulator_crm
-    from pipelines.gong_pipeline import UserError, configure_logging, print_summary, run_sync
+    from pipelines.gong_pipeline import UserError, configure_logging, limit_malloc_arenas, print_summary, run_sync
     from simulator import GongSimulator, SimConfig
     from sources.gong.catalog import resource_names
+
+    limit_malloc_arenas()
 
     config = SimConfig(days=args.days, calls_per_day=args.calls_per_day, rate_limit=args.rate_limit)
     DEMO_DIR.mkdir(exist_ok=True)

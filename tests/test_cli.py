@@ -59,6 +59,30 @@ def test_the_nested_tables_are_built_as_arrow_unless_asked(flag: list[str], arro
     assert seen["nested_arrow"] is arrow
 
 
+@pytest.mark.parametrize("preset, expected", [(None, [(-8, 2)]), ("4", [])])
+def test_the_cli_caps_mallocs_arenas_unless_the_environment_does(preset: str | None, expected: list[tuple[int, int]],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+
+    import pipelines.gong_pipeline as gp
+
+    calls: list[tuple[int, int]] = []
+
+    class Libc:
+        def mallopt(self, option: ctypes.c_int, value: ctypes.c_int) -> int:
+            calls.append((option.value, value.value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    if preset is None:
+        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_ARENA_MAX", preset)
+    monkeypatch.setattr(gp, "run_sync", lambda resources, **kwargs: gp.SyncResult(dataset="gong", destination="duckdb"))
+    assert gp.main(["--quiet", "--resources", "calls"]) == 0
+    assert calls == expected
+
+
 def test_unknown_resource_names_the_valid_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     from sources.gong.catalog import resource_names
 
