@@ -8,10 +8,13 @@ mistakes end in one sentence on stderr and a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import logging
 import math
 import os
 import re
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -167,8 +170,9 @@ def run_sync(
                                   **(source_options or {})},
                                  progress)
             try:
-                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
-                                  window_requests)
+                with _sigterm_as_interrupt():
+                    return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
+                                      window_requests)
             finally:
                 runner.close()
     except (RunLockedError, GongError) as exc:
@@ -290,7 +294,7 @@ class _SyncRunner:
                 try:
                     self._wait_for_load()
                 except Exception as exc:  # the error already on its way is the one to report
-                    logger.warning("the load under way failed too: %s", _user_message(exc))
+                    logger.warning("the load under way failed too: %s", _step_message_generic(exc, self.destination))
         if reconcile and seen is not None and not self.client.stop_reason:
             begin = parse_instant(start, "The start date (--start)") if start else end_at
             self._guard(lambda: self._reconcile(seen, begin.isoformat(), end_at.isoformat()))
@@ -555,9 +559,12 @@ class _SyncRunner:
 
     def _wait_for_load(self) -> None:
         """Waits for the load under way, if any, and raises its error as dlt's own load would."""
-        loading, self.loading = self.loading, None
-        if loading is not None:
-            loading.finish()
+        if self.loading is not None:
+            try:
+                self.loading.finish()
+            finally:
+                if not self.loading.running:
+                    self.loading = None
 
     def _reconcile(self, seen: set[str], start: str, end: str) -> None:
         """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""
@@ -622,53 +629,109 @@ class _SyncRunner:
             raise UserError(_step_message_generic(exc, self.destination)) from None
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Any:
+    """Turns SIGTERM (a scheduler stopping the job) into a KeyboardInterrupt while a sync runs, as Ctrl-C:
+    the step under way stops, a load running behind it ends whole, and the run ends as interrupted. Only
+    in the main thread (Python delivers signals there); elsewhere the process keeps its own handling."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _BackgroundLoad:
     """Loads the normalized packages of a pipeline in a thread, while the main thread extracts the next
     chunk: a load spends most of its time waiting for the warehouse, and the next pages keep arriving.
 
-    This is dlt's own load step (`dlt.load.Load`, run as `Pipeline.load` runs it) without the pipeline's
-    wrappers, which keep a trace and the state of one step at a time and would clash with the extract
-    running beside it; nothing here touches the pipeline's state or schemas. The destination's
-    configuration is resolved before the thread starts. `finish()` waits for the thread and raises its
-    error as `Pipeline.load` would: an aborted package is cleaned up (the packages extracted after it are
-    dropped and the local state rewound, as dlt does), anything else is tried again by `Pipeline.load`,
-    which either completes the package or raises dlt's own error for it.
+    This is dlt's own load step (`dlt.load.Load`, run as `Pipeline.load` runs it: the same configuration
+    section, so per-pipeline keys such as `<PIPELINE>__LOAD__WORKERS` or the destination's credentials
+    resolve alike) without the pipeline's wrappers, which keep a trace and the state of one step at a time
+    and would clash with the extract running beside it; nothing here touches the pipeline's state or
+    schemas. Progress goes to a copy of the pipeline's collector (one collector follows one step at a
+    time). `finish()` waits for the thread and raises its error as `Pipeline.load` would: an aborted
+    package is cleaned up (the packages extracted after it are dropped and the local state rewound, as dlt
+    does); any other error leaves the package pending, for the next run to load.
     """
 
     def __init__(self, pipeline: Any) -> None:
+        from dlt.common.typing import ConfigValue
         from dlt.load import Load
         from dlt.load.configuration import LoaderConfiguration
 
         self.pipeline = pipeline
         self.error: Optional[BaseException] = None
-        self.step: Any = None
+        self.thread: Optional[threading.Thread] = None
         if not pipeline.default_schema_name:
-            self.thread = None  # nothing was ever extracted: nothing to load
-            return
-        client, staging_client = pipeline._get_destination_clients()
-        config = LoaderConfiguration(workers=20, _load_storage_config=pipeline._load_storage_config())
-        self.step = Load(pipeline._destination, staging_destination=pipeline._staging, collector=pipeline.collector,
-                         is_storage_owner=False, config=config, initial_client_config=client.config,
-                         initial_staging_client_config=staging_client.config if staging_client else None)
+            return  # nothing was ever extracted: nothing to load
+        with self._load_section():
+            client, staging_client = pipeline._get_destination_clients()
+            config = LoaderConfiguration(workers=20, raise_on_failed_jobs=ConfigValue,
+                                         _load_storage_config=pipeline._load_storage_config())
+            self.step = Load(pipeline._destination, staging_destination=pipeline._staging,
+                             collector=copy.copy(pipeline.collector), is_storage_owner=False, config=config,
+                             initial_client_config=client.config,
+                             initial_staging_client_config=staging_client.config if staging_client else None)
+        self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, name="gong-sync-load", daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
-        from dlt.common.runners import pool_runner
+    def _load_section(self) -> Any:
+        """The configuration section `Pipeline.load` resolves in: the pipeline's name, then `load`."""
+        from dlt.common.configuration import inject_section, known_sections
+        from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 
+        return inject_section(ConfigSectionContext(pipeline_name=self.pipeline.pipeline_name,
+                                                   sections=(known_sections.LOAD,)))
+
+    def _run(self) -> None:
         try:
-            if self.step.load_storage.is_storage_ready():
-                pool_runner.run_pool(self.step.config, self.step)
+            self._load()
         except BaseException as exc:  # reported by finish(), in the main thread
             self.error = exc
+        finally:
+            self.done.set()
+
+    def _load(self) -> None:
+        from dlt.common.runners import pool_runner
+
+        # The thread's own configuration context (dlt's are per thread; its job threads share this one).
+        with self._load_section():
+            if self.step.load_storage.is_storage_ready():
+                pool_runner.run_pool(self.step.config, self.step)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and not self.done.is_set()
+
+    def join(self) -> None:
+        """Waits for the thread; a first Ctrl-C while waiting lets the load end whole, a second one does not.
+        (On an event: a Thread.join that an interrupt breaks off can report a running thread as ended.)"""
+        interrupted = False
+        while self.running:
+            try:
+                self.done.wait(0.2)
+            except KeyboardInterrupt:
+                if interrupted:
+                    raise
+                interrupted = True
+                logger.warning("interrupted: waiting for the load under way to end (interrupt again to stop now)")
+        if interrupted:
+            raise KeyboardInterrupt
 
     def finish(self) -> None:
         from dlt.load.exceptions import LoadPackageAborted
         from dlt.pipeline.exceptions import PipelineStepFailed
 
-        if self.thread is None:
-            return
-        self.thread.join()
+        self.join()
         exc = self.error
         if exc is None:
             return
@@ -678,10 +741,8 @@ class _BackgroundLoad:
             if exc.job_exception is None:
                 return
             raise PipelineStepFailed(pipeline, "load", exc.load_id, exc.job_exception, None) from exc.job_exception
-        if pipeline.list_normalized_load_packages():
-            pipeline.load()  # dlt's own load of what is left: completes it or raises dlt's error for it
-            return
-        raise PipelineStepFailed(pipeline, "load", getattr(exc, "load_id", None), exc, None) from exc
+        raise PipelineStepFailed(pipeline, "load", getattr(exc, "load_id", None) or self.step.current_load_id, exc,
+                                 None) from exc
 
 
 def _calls_state(pipeline: Any) -> dict[str, Any]:
@@ -798,16 +859,22 @@ def _step_message_generic(exc: BaseException, destination: Any, step: str = "run
             )
         if isinstance(e, DestinationUndefinedEntity):
             return scrub(f"The {destination} destination is missing something: {str(e).splitlines()[0][:200]}.")
+    from dlt.load.exceptions import LoadClientJobFailed, LoadClientJobRetry
+
     for e in causes:
-        # A load job the warehouse refused: dlt keeps the whole traceback as its message; its last line says why.
+        # A load job that failed: dlt keeps the whole traceback as its message; its last line says why.
         failed = getattr(e, "failed_message", None)
         if isinstance(failed, str) and failed.strip():
             reason = [line.strip() for line in failed.splitlines() if line.strip()][-1][:300]
             table = str(getattr(e, "job_id", "")).split(".")[0] or "a table"
-            kept = ("the package is kept and the next run loads it again" if "TerminalRetry" in type(e).__name__
-                    else "the package was dropped and its window will be read again")
-            return scrub(f"The {destination} destination refused the load of {table} ({reason}): what was loaded "
-                         f"before is kept, {kept}; fix the cause and run again.")
+            if isinstance(e, LoadClientJobFailed):  # dlt aborted the package
+                what, then = "refused the load of", "the package was dropped and its window will be read again"
+            elif isinstance(e, LoadClientJobRetry):  # a transient failure, retried until dlt's limit
+                what, then = "kept failing to load", "the package is kept and the next run loads it again"
+            else:
+                what, then = "refused the load of", "the package is kept and the next run loads it again"
+            return scrub(f"The {destination} destination {what} {table} ({reason}): what was loaded before is "
+                         f"kept, {then}; fix the cause and run again.")
     last = _deepest_cause(exc)
     detail = str(last).splitlines()[0][:300] if str(last) else ""
     return scrub(f"The {step} step failed: {type(last).__name__}: {detail}")

@@ -38,7 +38,8 @@ def test_loads_run_behind_the_extraction_and_make_the_same_warehouse(gong: GongF
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     began: list[str] = []  # what the main thread did first while a load waited: "extract" or "wait"
     moved_on = threading.Event()
-    extract, wait, run = Pipeline.extract, gong_pipeline._SyncRunner._wait_for_load, gong_pipeline._BackgroundLoad._run
+    extract, load = Pipeline.extract, gong_pipeline._BackgroundLoad._load
+    wait = gong_pipeline._SyncRunner._wait_for_load
 
     def extract_and_signal(self: Any, *args: Any, **kwargs: Any) -> Any:
         began.append("extract")
@@ -52,13 +53,16 @@ def test_loads_run_behind_the_extraction_and_make_the_same_warehouse(gong: GongF
         wait(self)
 
     def run_once_the_main_thread_moved_on(self: Any) -> None:
+        workers.append(self.step.config.workers)
         # A load in the main thread would wait here for a step that cannot begin before it ends.
         del began[:]
         moved_on.clear()
         overlapped.append(began[0] if moved_on.wait(timeout=30) else "nothing")
-        run(self)
+        load(self)
 
     overlapped: list[str] = []
+    workers: list[int] = []
+    monkeypatch.setenv("INC__LOAD__WORKERS", "3")  # a key of this pipeline ("inc"), as dlt's own load reads it
     whs = {}
     for name, behind in (("step_by_step", False), ("behind", True)):
         (tmp_path / name).mkdir()
@@ -66,13 +70,14 @@ def test_loads_run_behind_the_extraction_and_make_the_same_warehouse(gong: GongF
         if behind:
             monkeypatch.setattr(Pipeline, "extract", extract_and_signal)
             monkeypatch.setattr(gong_pipeline._SyncRunner, "_wait_for_load", wait_and_signal)
-            monkeypatch.setattr(gong_pipeline._BackgroundLoad, "_run", run_once_the_main_thread_moved_on)
+            monkeypatch.setattr(gong_pipeline._BackgroundLoad, "_load", run_once_the_main_thread_moved_on)
         result = sync(gong, whs[name], chunk_pages=2, window_days=30, load_behind=behind)
         assert result.stop_reason is None
     step, behind = whs["step_by_step"], whs["behind"]
     # 89 calls in pages of 20, two pages a chunk: three loads, the first two under way during an extract.
     assert step.count("calls") == behind.count("calls") == 89
     assert overlapped == ["extract", "extract", "wait"], "each load but the last ran while the next chunk was extracted"
+    assert workers == [3, 3, 3]
     assert snapshot(behind) == snapshot(step)
     assert tables(behind) == tables(step) and len(tables(step)) >= 25
     recorded = loads(behind)
@@ -91,12 +96,14 @@ def test_a_load_failing_behind_the_extraction_stops_the_run_and_the_next_run_com
 
     copy = DuckDbCopyJob.run
     transcript_jobs: list[str] = []
+    attempts: list[str] = []
 
     def fail_the_second_chunks_transcripts(self: Any) -> None:
         if self.load_table_name == "transcripts":
             if self.job_id() not in transcript_jobs:
                 transcript_jobs.append(self.job_id())
             if transcript_jobs.index(self.job_id()) == 1:
+                attempts.append(self.job_id())
                 raise DestinationTerminalException("the disk is full")
         copy(self)
 
@@ -107,6 +114,7 @@ def test_a_load_failing_behind_the_extraction_stops_the_run_and_the_next_run_com
         "The duckdb destination refused the load of transcripts (dlt.common.destination.exceptions."
         "DestinationTerminalException: the disk is full): what was loaded before is kept, the package is kept and "
         "the next run loads it again; fix the cause and run again.")
+    assert len(attempts) == 1, "a job dlt found failed for good is not run again in the same run"
     # The first chunk is loaded; the second waits in its package, the third (extracted meanwhile) in its own.
     assert [status for _, status in loads(failed)] == [0]
     pipeline = dlt.attach("inc", pipelines_dir=str(failed.tmp_path / "dlt"))
@@ -125,25 +133,31 @@ def test_a_load_failing_behind_the_extraction_stops_the_run_and_the_next_run_com
 
 
 @pytest.mark.sim(**SIM)
-def test_a_load_that_fails_once_behind_the_extraction_is_loaded_again_by_dlt(
+def test_a_load_that_fails_behind_the_extraction_for_another_reason_is_left_for_the_next_run(
         gong: GongFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "once").mkdir()
     (tmp_path / "retried").mkdir()
     once, retried = Warehouse("duckdb", tmp_path / "once"), Warehouse("duckdb", tmp_path / "retried")
     sync(gong, once, chunk_pages=2, window_days=30)
-    run = gong_pipeline._BackgroundLoad._run
+    load = gong_pipeline._BackgroundLoad._load
     failures: list[int] = []
 
     def lose_the_connection_once(self: Any) -> None:
         if not failures:
             failures.append(1)
-            self.error = ConnectionError("the warehouse went away")
-            return
-        run(self)
+            raise ConnectionError("the warehouse went away")
+        load(self)
 
-    monkeypatch.setattr(gong_pipeline._BackgroundLoad, "_run", lose_the_connection_once)
+    monkeypatch.setattr(gong_pipeline._BackgroundLoad, "_load", lose_the_connection_once)
+    with pytest.raises(UserError) as error:
+        sync(gong, retried, chunk_pages=2, window_days=30)
+    assert str(error.value) == "The load step failed: ConnectionError: the warehouse went away"
+    pipeline = dlt.attach("inc", pipelines_dir=str(retried.tmp_path / "dlt"))
+    # The first chunk waits in its package, the second (extracted meanwhile) in its own; nothing was loaded.
+    assert len(pipeline.list_normalized_load_packages()) == len(pipeline.list_extracted_load_packages()) == 1
+    assert retried.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = '{ds}'") == [(0,)]
     result = sync(gong, retried, chunk_pages=2, window_days=30)
-    assert failures == [1] and result.stop_reason is None
+    assert failures == [1] and result.stop_reason is None and result.pending_loaded == 2
     assert snapshot(retried) == snapshot(once)
     assert tables(retried) == tables(once)
-    assert [status for _, status in loads(retried)] == [0, 0, 0]
+    assert not dlt.attach("inc", pipelines_dir=str(retried.tmp_path / "dlt")).has_pending_data
