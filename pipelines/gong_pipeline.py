@@ -8,15 +8,11 @@ mistakes end in one sentence on stderr and a non-zero exit.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
 import logging
 import math
 import os
 import re
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +140,6 @@ def run_sync(
     window_requests: int = DEFAULT_WINDOW_REQUESTS,
     chunk_pages: int = DEFAULT_CHUNK_PAGES,
     nested_arrow: bool = True,
-    load_behind: bool = True,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError for mistakes the user can fix.
 
@@ -155,7 +150,6 @@ def run_sync(
     calls Gong no longer returns there. `drop_pending` discards what an interrupted run left unloaded
     instead of finishing it (its windows are read again, as their state never committed).
     `nested_arrow=False` leaves the calls' nested tables to dlt's normalizer (sources/gong/nested.py).
-    `load_behind=False` loads each chunk before the next is extracted (see _BackgroundLoad).
     """
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
@@ -166,13 +160,11 @@ def run_sync(
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
             runner = _SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir,
-                                 {"chunk_pages": chunk_pages, "nested_arrow": nested_arrow, "load_behind": load_behind,
-                                  **(source_options or {})},
+                                 {"chunk_pages": chunk_pages, "nested_arrow": nested_arrow, **(source_options or {})},
                                  progress)
             try:
-                with _sigterm_as_interrupt():
-                    return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
-                                      window_requests)
+                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
+                                  window_requests)
             finally:
                 runner.close()
     except (RunLockedError, GongError) as exc:
@@ -214,8 +206,6 @@ class _SyncRunner:
         from sources.gong import NestedTables
 
         self.nested = NestedTables() if options.pop("nested_arrow", True) else None
-        self.load_behind = bool(options.pop("load_behind", True))
-        self.loading: Optional[_BackgroundLoad] = None  # the load under way while the next chunk is extracted
         self.result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name",
                                                                           destination)))
 
@@ -286,15 +276,9 @@ class _SyncRunner:
                     break
                 # Stopped while the next window was read ahead: what was fetched is still loaded.
                 index += 1
-            self._guard(self._wait_for_load)
         finally:
             if ahead is not None:
                 ahead.close()
-            if self.loading is not None:  # stopped by an error: the load under way still ends whole
-                try:
-                    self._wait_for_load()
-                except Exception as exc:  # the error already on its way is the one to report
-                    logger.warning("the load under way failed too: %s", _step_message_generic(exc, self.destination))
         if reconcile and seen is not None and not self.client.stop_reason:
             begin = parse_instant(start, "The start date (--start)") if start else end_at
             self._guard(lambda: self._reconcile(seen, begin.isoformat(), end_at.isoformat()))
@@ -548,23 +532,8 @@ class _SyncRunner:
         self.refresh = None
 
     def _normalize_and_load(self) -> None:
-        """Normalizes what the last extract left and loads it: in the background, while the next chunk
-        is extracted, unless `load_behind` is off. Loads stay in order: the previous one ends first."""
-        self._wait_for_load()
         self._add_counts(self.pipeline.normalize())
-        if self.load_behind:
-            self.loading = _BackgroundLoad(self.pipeline)
-        else:
-            self.pipeline.load()
-
-    def _wait_for_load(self) -> None:
-        """Waits for the load under way, if any, and raises its error as dlt's own load would."""
-        if self.loading is not None:
-            try:
-                self.loading.finish()
-            finally:
-                if not self.loading.running:
-                    self.loading = None
+        self.pipeline.load()
 
     def _reconcile(self, seen: set[str], start: str, end: str) -> None:
         """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""
@@ -627,122 +596,6 @@ class _SyncRunner:
             raise UserError(_user_message(exc)) from None
         except Exception as exc:
             raise UserError(_step_message_generic(exc, self.destination)) from None
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Any:
-    """Turns SIGTERM (a scheduler stopping the job) into a KeyboardInterrupt while a sync runs, as Ctrl-C:
-    the step under way stops, a load running behind it ends whole, and the run ends as interrupted. Only
-    in the main thread (Python delivers signals there); elsewhere the process keeps its own handling."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-class _BackgroundLoad:
-    """Loads the normalized packages of a pipeline in a thread, while the main thread extracts the next
-    chunk: a load spends most of its time waiting for the warehouse, and the next pages keep arriving.
-
-    This is dlt's own load step (`dlt.load.Load`, run as `Pipeline.load` runs it: the same configuration
-    section, so per-pipeline keys such as `<PIPELINE>__LOAD__WORKERS` or the destination's credentials
-    resolve alike) without the pipeline's wrappers, which keep a trace and the state of one step at a time
-    and would clash with the extract running beside it; nothing here touches the pipeline's state or
-    schemas. Progress goes to a copy of the pipeline's collector (one collector follows one step at a
-    time). `finish()` waits for the thread and raises its error as `Pipeline.load` would: an aborted
-    package is cleaned up (the packages extracted after it are dropped and the local state rewound, as dlt
-    does); any other error leaves the package pending, for the next run to load.
-    """
-
-    def __init__(self, pipeline: Any) -> None:
-        from dlt.common.typing import ConfigValue
-        from dlt.load import Load
-        from dlt.load.configuration import LoaderConfiguration
-
-        self.pipeline = pipeline
-        self.error: Optional[BaseException] = None
-        self.thread: Optional[threading.Thread] = None
-        if not pipeline.default_schema_name:
-            return  # nothing was ever extracted: nothing to load
-        with self._load_section():
-            client, staging_client = pipeline._get_destination_clients()
-            config = LoaderConfiguration(workers=20, raise_on_failed_jobs=ConfigValue,
-                                         _load_storage_config=pipeline._load_storage_config())
-            self.step = Load(pipeline._destination, staging_destination=pipeline._staging,
-                             collector=copy.copy(pipeline.collector), is_storage_owner=False, config=config,
-                             initial_client_config=client.config,
-                             initial_staging_client_config=staging_client.config if staging_client else None)
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="gong-sync-load", daemon=True)
-        self.thread.start()
-
-    def _load_section(self) -> Any:
-        """The configuration section `Pipeline.load` resolves in: the pipeline's name, then `load`."""
-        from dlt.common.configuration import inject_section, known_sections
-        from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
-
-        return inject_section(ConfigSectionContext(pipeline_name=self.pipeline.pipeline_name,
-                                                   sections=(known_sections.LOAD,)))
-
-    def _run(self) -> None:
-        try:
-            self._load()
-        except BaseException as exc:  # reported by finish(), in the main thread
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def _load(self) -> None:
-        from dlt.common.runners import pool_runner
-
-        # The thread's own configuration context (dlt's are per thread; its job threads share this one).
-        with self._load_section():
-            if self.step.load_storage.is_storage_ready():
-                pool_runner.run_pool(self.step.config, self.step)
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and not self.done.is_set()
-
-    def join(self) -> None:
-        """Waits for the thread; a first Ctrl-C while waiting lets the load end whole, a second one does not.
-        (On an event: a Thread.join that an interrupt breaks off can report a running thread as ended.)"""
-        interrupted = False
-        while self.running:
-            try:
-                self.done.wait(0.2)
-            except KeyboardInterrupt:
-                if interrupted:
-                    raise
-                interrupted = True
-                logger.warning("interrupted: waiting for the load under way to end (interrupt again to stop now)")
-        if interrupted:
-            raise KeyboardInterrupt
-
-    def finish(self) -> None:
-        from dlt.load.exceptions import LoadPackageAborted
-        from dlt.pipeline.exceptions import PipelineStepFailed
-
-        self.join()
-        exc = self.error
-        if exc is None:
-            return
-        pipeline = self.pipeline
-        if isinstance(exc, LoadPackageAborted):
-            pipeline._cleanup_aborted_package(exc.load_id)
-            if exc.job_exception is None:
-                return
-            raise PipelineStepFailed(pipeline, "load", exc.load_id, exc.job_exception, None) from exc.job_exception
-        raise PipelineStepFailed(pipeline, "load", getattr(exc, "load_id", None) or self.step.current_load_id, exc,
-                                 None) from exc
 
 
 def _calls_state(pipeline: Any) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Runs one real sync in this process and, when asked, kills it with SIGKILL mid-step.
 
     python -m tests.helpers.crash_runner RESOURCES START END [--kill-at extract|normalize|load] [--after N]
-                                         [--signal KILL|TERM]
 
 Configuration comes from the environment like a user's run (SOURCES__GONG__*, the destination's
 credentials, GONG_SYNC_PIPELINES_DIR). The kill comes from a dlt progress collector: the N-th
@@ -22,9 +21,8 @@ from dlt.common.runtime.collector import NullCollector
 class KillingCollector(NullCollector):
     """Kills the process on the `after`-th progress update of `step` (extract, normalize or load)."""
 
-    def __init__(self, step: Optional[str], after: int, signum: int = signal.SIGKILL) -> None:
+    def __init__(self, step: Optional[str], after: int) -> None:
         super().__init__()
-        self.signum = signum
         self.kill_step = step
         self.after = after
         self.seen = 0
@@ -39,8 +37,7 @@ class KillingCollector(NullCollector):
             self.seen += 1
             if self.seen >= self.after:
                 sys.stdout.flush()
-                if self.seen == self.after or self.signum == signal.SIGKILL:
-                    os.kill(os.getpid(), self.signum)
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main() -> int:
@@ -53,20 +50,16 @@ def main() -> int:
     parser.add_argument("--kill-at", default=None)
     parser.add_argument("--after", type=int, default=1)
     parser.add_argument("--destination", default="duckdb")
-    parser.add_argument("--signal", default="KILL", choices=["KILL", "TERM"])
     args = parser.parse_args()
     try:
         result = run_sync(args.resources.split(","), start=args.start, end=args.end, destination=args.destination,
                           dataset=os.environ["GONG_SYNC_DATASET"], pipeline_name="crash",
                           pipelines_dir=os.environ["GONG_SYNC_PIPELINES_DIR"], window_days=30,
-                          progress=KillingCollector(args.kill_at, args.after, getattr(signal, "SIG" + args.signal)),
+                          progress=KillingCollector(args.kill_at, args.after),
                           source_options={"company_timezone": "America/New_York"})
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     print(f"loaded {sum(result.row_counts.values())} rows, {result.requests_used} requests")
     return 0
 
