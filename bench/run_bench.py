@@ -124,6 +124,40 @@ def _time_pipeline_steps() -> list[tuple[str, float, float]]:
 
     for name in ("extract", "normalize", "load"):
         setattr(Pipeline, name, timed(name, getattr(Pipeline, name)))
+    # A sync's load step is dlt's load and the DuckDB checkpoint after it (pipelines/load_speed.py): the
+    # runner's own span replaces the dlt load inside it.
+    from pipelines.gong_pipeline import _SyncRunner
+
+    load = _SyncRunner._load
+
+    def runner_load(self: Any) -> None:
+        first, start = len(spans), time.time()
+        try:
+            load(self)
+        finally:
+            del spans[first:]
+            spans.append(("load", start, time.time()))
+
+    _SyncRunner._load = runner_load  # type: ignore[method-assign]
+    return spans
+
+
+def _time_requests() -> list[tuple[str, float, float]]:
+    """Wraps the Gong client's sending of one request (limiter wait, retries and answer included):
+    [(path, start, end)]: when the run sent its first request and had its last answer."""
+    from sources.gong.client import GongClient
+
+    spans: list[tuple[str, float, float]] = []
+    send = GongClient._send
+
+    def timed(self: Any, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        start = time.time()
+        try:
+            return send(self, method, path, *args, **kwargs)
+        finally:
+            spans.append((path, start, time.time()))
+
+    GongClient._send = timed  # type: ignore[method-assign]
     return spans
 
 
@@ -159,6 +193,7 @@ def worker(spec_path: str) -> int:
     else:
         destination = dlt.destinations.duckdb(credentials=spec["credentials"], **dest_options)
     spans = _time_pipeline_steps()
+    sends = _time_requests()
     profiler = None
     if spec.get("profile"):
         import cProfile
@@ -197,6 +232,8 @@ def worker(spec_path: str) -> int:
         # every step run: (step, start s after the run began, seconds, peak RSS MB)
         "step_runs": [(name, round(start - t0_wall, 2), round(end - start, 2),
                        sampler.peak_mb(start, end)) for name, start, end in spans],
+        # every request: (path, asked for at s after the run began, answered at s)
+        "request_runs": [(path, round(start - t0_wall, 3), round(end - t0_wall, 3)) for path, start, end in sends],
     }
     Path(spec["out"]).write_text(json.dumps(out, indent=1, default=str))
     return 0

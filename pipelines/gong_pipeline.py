@@ -206,6 +206,12 @@ class _SyncRunner:
         from sources.gong import NestedTables
 
         self.nested = NestedTables() if options.pop("nested_arrow", True) else None
+        # Less fixed work per load (pipelines/load_speed.py): the DuckDB file's credentials, looked up at the
+        # first load (False until then), and dlt's table chains walked once per chain.
+        from pipelines.load_speed import speed_up_table_chains
+
+        self.duckdb: Any = False
+        speed_up_table_chains()
         self.result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name",
                                                                           destination)))
 
@@ -533,7 +539,19 @@ class _SyncRunner:
 
     def _normalize_and_load(self) -> None:
         self._add_counts(self.pipeline.normalize())
-        self.pipeline.load()
+        self._load()
+
+    def _load(self) -> None:
+        from pipelines.load_speed import duckdb_credentials, duckdb_load_session
+
+        if self.duckdb is False:
+            try:
+                self.duckdb = duckdb_credentials(self.pipeline)
+            except Exception as exc:  # only a saving: the load itself reports what is wrong
+                logger.debug("DuckDB credentials not found: %s", type(exc).__name__)
+                self.duckdb = None
+        with duckdb_load_session(self.duckdb):
+            self.pipeline.load()
 
     def _reconcile(self, seen: set[str], start: str, end: str) -> None:
         """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""

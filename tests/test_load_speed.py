@@ -1,0 +1,154 @@
+"""Less fixed work per load (pipelines/load_speed.py): one DuckDB checkpoint per load with the staging
+tables emptied before it, and dlt's table chains walked once per chain with the same answer."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pytest
+from dlt.common.schema import Schema
+from dlt.common.schema import utils as schema_utils
+from dlt.load import load as load_module
+from dlt.load import utils as load_utils
+
+from pipelines.load_speed import TRUNCATE_STAGING_KEY, duckdb_credentials, duckdb_load_session, speed_up_table_chains
+from tests.conftest import GongFixture, Warehouse
+from tests.test_incremental import snapshot, sync
+
+
+def _schema() -> Schema:
+    """Two merged chains (one three levels deep), an appended chain, and a nested table that saw no data."""
+    schema = Schema("chains")
+    seen = {"x-normalizer": {"seen-data": True}}
+
+    def table(name: str, parent: str | None = None, disposition: str | None = None, data: bool = True) -> None:
+        new = schema_utils.new_table(name, parent_table_name=parent, write_disposition=disposition,
+                                     columns=[{"name": "id", "data_type": "text"}])
+        if data:
+            new.update(seen)  # type: ignore[typeddict-item]
+        schema.update_table(new)
+
+    table("calls", disposition="merge")
+    for name in ("calls__parties", "calls__topics", "calls__trackers"):
+        table(name, "calls")
+    table("calls__trackers__phrases", "calls__trackers")
+    table("calls__video", "calls", data=False)
+    table("transcripts", disposition="merge")
+    table("events", disposition="append")
+    table("events__items", "events")
+    return schema
+
+
+def test_table_chains_walked_once_give_dlt_s_own_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = getattr(load_utils._extend_tables_with_table_chain, "__wrapped__",
+                       load_utils._extend_tables_with_table_chain)
+    monkeypatch.setattr(load_utils, "_extend_tables_with_table_chain", original)
+    monkeypatch.setattr(load_module, "_extend_tables_with_table_chain", original)
+    assert speed_up_table_chains()
+    faster = load_utils._extend_tables_with_table_chain
+    assert faster is not original and load_module._extend_tables_with_table_chain is faster
+    assert speed_up_table_chains(), "installing it twice keeps one wrapper"
+    assert load_utils._extend_tables_with_table_chain is faster
+
+    schema = _schema()
+    names = list(schema.data_table_names())
+    filters = [lambda t: True, lambda t: "topics" not in t, lambda t: not t.startswith("calls")]
+    compared = 0
+    for size in (1, 2, 3, len(names)):
+        for tables in itertools.combinations(names, size):
+            for with_jobs in (set(tables), set(names), {"calls"}):
+                for keep in filters:
+                    expected = set(original(schema, tables, with_jobs, keep))
+                    assert set(faster(schema, tables, with_jobs, keep)) == expected
+                    compared += 1
+    assert compared > 100
+    every = set(faster(schema, names, set(names)))
+    assert "calls__trackers__phrases" in every and "calls__video" not in every, "the schema is not trivial"
+    assert set(faster(schema, ["events__items"], {"events__items"})) == {"events__items"}, "append: jobs only"
+
+    copies: list[str] = []
+    clone = schema_utils.fill_hints_from_parent_and_clone_table
+
+    def counted(tables: Any, table: Any) -> Any:
+        copies.append(table["name"])
+        return clone(tables, table)
+
+    monkeypatch.setattr(load_utils, "fill_hints_from_parent_and_clone_table", counted)
+    faster(schema, names, set(names))
+    assert len(copies) == 6 + 1 + 2, "each chain's tables are copied once: calls (6), transcripts (1), events (2)"
+
+
+def test_a_duckdb_load_checkpoints_once_when_it_ends(tmp_path: Path) -> None:
+    path = tmp_path / "one.duckdb"
+    pipeline = dlt.pipeline("ckpt", destination=dlt.destinations.duckdb(credentials=str(path)),
+                            dataset_name="d", pipelines_dir=str(tmp_path / "dlt"))
+    pipeline.run([{"id": 1}], table_name="t")
+    credentials = duckdb_credentials(pipeline)
+    assert credentials is not None and credentials.database == str(path)
+    wal = Path(str(path) + ".wal")
+    assert not wal.exists()
+    with duckdb_load_session(credentials):
+        assert os.environ[TRUNCATE_STAGING_KEY] == "true"
+        # What dlt's loader threads do: open the file, write, close. The database stays open: no checkpoint.
+        for value in (2, 3):
+            with duckdb.connect(str(path)) as con:
+                con.execute("INSERT INTO d.t (id, _dlt_load_id, _dlt_id) VALUES (?, 'l', ?)", [value, str(value)])
+            assert wal.exists(), "written to the log only, the database still open"
+    assert not wal.exists(), "checkpointed once the session closed"
+    assert TRUNCATE_STAGING_KEY not in os.environ
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT id FROM d.t ORDER BY id").fetchall() == [(1,), (2,), (3,)]
+
+
+def test_no_session_for_other_destinations_or_a_connection_the_caller_keeps(tmp_path: Path) -> None:
+    other = dlt.pipeline("pg", destination=dlt.destinations.postgres(credentials="postgresql://u@h:1/db"),
+                         dataset_name="d", pipelines_dir=str(tmp_path / "dlt"))
+    assert duckdb_credentials(other) is None
+    with duckdb.connect(str(tmp_path / "own.duckdb")) as con:
+        theirs = dlt.pipeline("own", destination=dlt.destinations.duckdb(credentials=con), dataset_name="d",
+                              pipelines_dir=str(tmp_path / "dlt"))
+        assert duckdb_credentials(theirs) is None
+    with duckdb_load_session(None):
+        assert TRUNCATE_STAGING_KEY not in os.environ
+
+
+def _staging_rows(wh: Warehouse) -> dict[str, int]:
+    names = [t for (t,) in wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                    "'{ds}_staging' AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'")]
+    return {name: wh.query(f"SELECT count(*) FROM {{ds}}_staging.{name}")[0][0] for name in names}
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
+def test_a_duckdb_sync_leaves_its_staging_tables_empty_and_loads_the_same_rows(
+        gong: GongFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "held").mkdir()
+    (tmp_path / "plain").mkdir()
+    held, plain = Warehouse("duckdb", tmp_path / "held"), Warehouse("duckdb", tmp_path / "plain")
+    sessions: list[Any] = []
+    session = duckdb_load_session
+
+    def recorded(credentials: Any) -> Any:
+        sessions.append(credentials)
+        return session(credentials)
+
+    monkeypatch.setattr("pipelines.load_speed.duckdb_load_session", recorded)
+    result = sync(gong, held, chunk_pages=2, window_days=30)
+    loads = held.query("SELECT load_id FROM {ds}._dlt_loads WHERE status = 0")
+    assert len(loads) > 2 and result.row_counts["calls"] > 0
+    assert len([c for c in sessions if c is not None]) >= len(loads), "every load of the sync held the file open"
+    staging = _staging_rows(held)
+    assert "transcripts" in staging and "calls__parties" in staging
+    assert set(staging.values()) == {0}, staging
+
+    # The user's own setting wins: staging keeps the last load's rows, and the rows loaded are the same.
+    monkeypatch.setenv(TRUNCATE_STAGING_KEY, "false")
+    sync(gong, plain, chunk_pages=2, window_days=30)
+    assert _staging_rows(plain)["transcripts"] > 0
+    assert os.environ[TRUNCATE_STAGING_KEY] == "false"
+    assert snapshot(held) == snapshot(plain)
+
