@@ -536,6 +536,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
+def _timeline_text(run: Run) -> str:
+    """Where the time beside the requests went: before the first one, and after the last answer."""
+    requests = run.detail.get("request_runs") or []
+    if not requests:
+        return "no request times recorded"
+    first, last = min(r[1] for r in requests), max(r[2] for r in requests)
+    text = f"first request at {first:.2f} s, last answer at {last:.1f} s, then {run.run_s - last:.2f} s"
+    after = [(name, start, seconds) for name, start, seconds, _ in run.detail.get("step_runs") or []
+             if start + seconds > last]
+    if after:
+        parts = [f"{name} {min(seconds, start + seconds - last):.2f} s" for name, start, seconds in after]
+        text += " (" + ", ".join(parts) + ")"
+    return text
+
+
 def _pct(value: float, base: float) -> str:
     return f"{100 * (value / base - 1):+.1f} %" if base else "n/a"
 
@@ -590,7 +605,7 @@ def render(runs: dict[str, Run], mach: dict[str, Any], args: argparse.Namespace,
             w(f"| 2 | Overhead at 3 req/s ({r.calls:,} calls): run wall / (requests / 3) | {r.run_s / ideal:.2f} "
               f"({r.run_s:.1f} s / {ideal:.1f} s; whole process {r.process_s / ideal:.2f}; CPU {r.cpu_s:.0f} s; "
               f"the limiter's {RateLimiter.BASE_MARGIN:.2f} s margin alone paces the requests over {paced:.1f} s "
-              f"= {paced / ideal:.2f}) | <= 1.10 |")
+              f"= {paced / ideal:.2f}; {_timeline_text(r)}) | <= 1.10 |")
     for name in ("duckdb_10x", "postgres_10x"):
         if name in runs:
             r = runs[name]
