@@ -4,9 +4,9 @@ Two measures (bench/RESULTS.md has the figures):
 
 - `duckdb_load_session`: dlt opens and closes the DuckDB database several times per load (once for the
   schema, again whenever its loader threads have no job running, again to complete the package), and
-  DuckDB checkpoints each time the last connection closes: it rewrites the unfilled row group of every
-  table written since the last checkpoint (~13 ms a table here, ~0.4 s for the 27 tables of calls and
-  transcripts), and the staging tables' rows with them. Holding one connection of our own while dlt
+  DuckDB checkpoints each time the last connection closes: ~13 ms for every table written since the
+  last checkpoint, whatever the rows (~0.4 s for the 27 tables of calls and transcripts), staging tables
+  and their rows included. Holding one connection of our own while dlt
   loads keeps the same database open (DuckDB shares one database per file within a process), so it
   checkpoints once per load, after dlt has emptied the staging tables it merged from
   (`load.truncate_staging_dataset`).
