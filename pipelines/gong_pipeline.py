@@ -526,8 +526,9 @@ class _SyncRunner:
     def _file_format(self) -> Optional[str]:
         # DuckDB loads Parquet files about 6x faster than the default INSERT files and holds far less in
         # memory while doing it (bench/RESULTS.md); other destinations keep their own default.
-        destination = self.pipeline.destination
-        return "parquet" if destination is not None and destination.destination_name == "duckdb" else None
+        from pipelines.load_speed import is_duckdb
+
+        return "parquet" if is_duckdb(self.pipeline.destination) else None
 
     def _extract(self, source: Any) -> None:
         try:
@@ -542,6 +543,14 @@ class _SyncRunner:
         self._load()
 
     def _load(self) -> None:
+        if not self.pipeline.list_normalized_load_packages():
+            self.pipeline.load()  # nothing to hold the database open for
+            return
+        with self._loading():
+            self.pipeline.load()
+
+    def _loading(self) -> Any:
+        """DuckDB held open for the length of a load (pipelines/load_speed.py); nothing for other warehouses."""
         from pipelines.load_speed import duckdb_credentials, duckdb_load_session
 
         if self.duckdb is False:
@@ -550,8 +559,7 @@ class _SyncRunner:
             except Exception as exc:  # only a saving: the load itself reports what is wrong
                 logger.debug("DuckDB credentials not found: %s", type(exc).__name__)
                 self.duckdb = None
-        with duckdb_load_session(self.duckdb):
-            self.pipeline.load()
+        return duckdb_load_session(self.duckdb)
 
     def _reconcile(self, seen: set[str], start: str, end: str) -> None:
         """Deletes the calls stored for [start, end) that Gong no longer returns, with all their rows."""
@@ -563,7 +571,8 @@ class _SyncRunner:
         logger.info("reconcile: %d calls stored in the window, %d returned by Gong, %d to delete",
                     len(stored), len(seen & stored), len(gone))
         if gone:
-            self.pipeline.run(gong_tombstones(gone), loader_file_format=self._file_format())
+            with self._loading():
+                self.pipeline.run(gong_tombstones(gone), loader_file_format=self._file_format())
 
     def _stored_call_ids(self, start: str, end: str) -> set[str]:
         from dlt.destinations.exceptions import DatabaseUndefinedRelation

@@ -28,14 +28,20 @@ logger = logging.getLogger("gong_sync.pipeline")
 TRUNCATE_STAGING_KEY = "LOAD__TRUNCATE_STAGING_DATASET"
 
 
+def is_duckdb(destination: Any) -> bool:
+    """Whether `destination` is dlt's DuckDB destination, whatever name it was given (MotherDuck is not)."""
+    return str(getattr(destination, "destination_type", "")).rsplit(".", 1)[-1] == "duckdb"
+
+
 def duckdb_credentials(pipeline: Any) -> Optional[Any]:
-    """The resolved credentials of the pipeline's DuckDB database file; None for any other destination
-    (or a connection the caller opened: dlt leaves that open anyway)."""
-    destination = pipeline.destination
-    if destination is None or destination.destination_name != "duckdb":
+    """The resolved credentials of the pipeline's DuckDB database file; None for any other destination,
+    for a connection the caller opened (dlt leaves that open anyway), and for credentials that run their
+    own statements on each new database (an `ATTACH` would then run twice on the database held open)."""
+    if not is_duckdb(pipeline.destination):
         return None
     credentials = getattr(pipeline.destination_client().config, "credentials", None)
-    if credentials is None or getattr(credentials, "conn_pool", None) is None:
+    if credentials is None or getattr(credentials, "conn_pool", None) is None or getattr(credentials, "statements",
+                                                                                          None):
         return None
     external = getattr(credentials, "external_conn", None)
     if callable(external) and external() is not None:
@@ -45,33 +51,43 @@ def duckdb_credentials(pipeline: Any) -> Optional[Any]:
 
 @contextlib.contextmanager
 def duckdb_load_session(credentials: Optional[Any]) -> Iterator[None]:
-    """Keeps the DuckDB database of `credentials` open while dlt loads one package (see the module's
-    docstring), and has dlt empty the staging tables at the end of the load, unless the user configured
-    that themselves. Does nothing without credentials."""
+    """Keeps the DuckDB database of `credentials` open while dlt loads (see the module's docstring), and
+    has dlt empty the staging tables at the end of the load unless the user configured that themselves
+    (through the process's environment, which every pipeline of the process reads meanwhile: a sync holds
+    its run lock, and the setting only saves work). Does nothing without credentials; a database that
+    cannot be held is left to dlt, which reports what is wrong with it."""
     if credentials is None:
         yield
         return
     import dlt
 
-    pool = credentials.conn_pool
+    pool, conn, set_truncate, failed = credentials.conn_pool, None, False, False
     try:
-        # dlt's own pool opens it as dlt's loader will (same configuration, else DuckDB refuses the second
-        # connection to the file), and closes it when this borrow ends: that is the one checkpoint.
-        conn = pool.borrow_conn()
-    except Exception as exc:  # the load then opens the database itself and reports what is wrong
-        logger.debug("not holding the DuckDB database open during the load: %s", type(exc).__name__)
-        conn = None
-    set_truncate = TRUNCATE_STAGING_KEY not in os.environ and dlt.config.get(
-        "load.truncate_staging_dataset") is None
-    if set_truncate:
-        os.environ[TRUNCATE_STAGING_KEY] = "true"
-    try:
+        try:
+            # dlt's own pool opens it as dlt's loader will (same configuration, else DuckDB refuses the
+            # second connection to the file), and closes it when this borrow ends: the one checkpoint.
+            conn = pool.borrow_conn()
+        except Exception as exc:
+            logger.debug("not holding the DuckDB database open during the load: %s", type(exc).__name__)
+        set_truncate = TRUNCATE_STAGING_KEY not in os.environ and dlt.config.get(
+            "load.truncate_staging_dataset") is None
+        if set_truncate:
+            os.environ[TRUNCATE_STAGING_KEY] = "true"
         yield
+    except BaseException:
+        failed = True
+        raise
     finally:
         if set_truncate:
             os.environ.pop(TRUNCATE_STAGING_KEY, None)
         if conn is not None:
-            pool.return_conn(conn)
+            try:
+                pool.return_conn(conn)  # the checkpoint
+            except Exception as exc:
+                if not failed:
+                    raise
+                # the load's own error says more
+                logger.debug("closing the DuckDB database after a failed load: %s", type(exc).__name__)
 
 
 def _one_table_per_root(tables: Iterable[str], schema_tables: dict[str, Any], root_of: Callable[..., Any]) -> list[str]:

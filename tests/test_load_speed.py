@@ -3,8 +3,10 @@ tables emptied before it, and dlt's table chains walked once per chain with the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import duckdb
 import pytest
 from dlt.common.schema import Schema
 from dlt.common.schema import utils as schema_utils
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.load import load as load_module
 from dlt.load import utils as load_utils
 
@@ -67,6 +70,8 @@ def test_table_chains_walked_once_give_dlt_s_own_answer(monkeypatch: pytest.Monk
                     assert set(faster(schema, tables, with_jobs, keep)) == expected
                     compared += 1
     assert compared > 100
+    same = set(names)
+    assert set(faster(schema, same, same)) == set(original(schema, set(names), set(names))), "one set for both"
     every = set(faster(schema, names, set(names)))
     assert "calls__trackers__phrases" in every and "calls__video" not in every, "the schema is not trivial"
     assert set(faster(schema, ["events__items"], {"events__items"})) == {"events__items"}, "append: jobs only"
@@ -105,6 +110,33 @@ def test_a_duckdb_load_checkpoints_once_when_it_ends(tmp_path: Path) -> None:
         assert con.execute("SELECT id FROM d.t ORDER BY id").fetchall() == [(1,), (2,), (3,)]
 
 
+def test_a_failed_load_lets_the_database_go_and_keeps_its_own_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "one.duckdb"
+    pipeline = dlt.pipeline("fail", destination=dlt.destinations.duckdb(credentials=str(path)),
+                            dataset_name="d", pipelines_dir=str(tmp_path / "dlt"))
+    pipeline.run([{"id": 1}], table_name="t")
+    credentials = duckdb_credentials(pipeline)
+    pool = credentials.conn_pool
+    with pytest.raises(RuntimeError, match="the load failed"):
+        with duckdb_load_session(credentials):
+            assert pool._conn_borrows == 1
+            raise RuntimeError("the load failed")
+    assert pool._conn_borrows == 0 and TRUNCATE_STAGING_KEY not in os.environ
+    with duckdb.connect(str(path)) as con:  # not held by anything
+        assert con.execute("SELECT count(*) FROM d.t").fetchone() == (1,)
+
+    # A database that cannot be held is left to dlt; the user's own setting stays as they set it.
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise duckdb.IOException("Could not set lock on file")
+
+    monkeypatch.setattr(pool, "borrow_conn", refused)
+    monkeypatch.setenv(TRUNCATE_STAGING_KEY, "false")
+    with duckdb_load_session(credentials):
+        assert pool._conn_borrows == 0 and os.environ[TRUNCATE_STAGING_KEY] == "false"
+    assert os.environ[TRUNCATE_STAGING_KEY] == "false"
+
+
 def test_no_session_for_other_destinations_or_a_connection_the_caller_keeps(tmp_path: Path) -> None:
     other = dlt.pipeline("pg", destination=dlt.destinations.postgres(credentials="postgresql://u@h:1/db"),
                          dataset_name="d", pipelines_dir=str(tmp_path / "dlt"))
@@ -115,6 +147,15 @@ def test_no_session_for_other_destinations_or_a_connection_the_caller_keeps(tmp_
         assert duckdb_credentials(theirs) is None
     with duckdb_load_session(None):
         assert TRUNCATE_STAGING_KEY not in os.environ
+    # Statements run on each new database (an ATTACH would fail the second time on a database held open).
+    attaching = DuckDbCredentials(str(tmp_path / "a.duckdb"), statements=[f"ATTACH '{tmp_path / 'b.duckdb'}' AS b"])
+    with_statements = dlt.pipeline("att", destination=dlt.destinations.duckdb(credentials=attaching),
+                                   dataset_name="d", pipelines_dir=str(tmp_path / "dlt"))
+    assert duckdb_credentials(with_statements) is None
+    renamed = dlt.pipeline("ren", destination=dlt.destinations.duckdb(credentials=str(tmp_path / "r.duckdb"),
+                                                                       destination_name="warehouse"),
+                           dataset_name="d", pipelines_dir=str(tmp_path / "dlt"))
+    assert duckdb_credentials(renamed) is not None, "DuckDB under another name"
 
 
 def _staging_rows(wh: Warehouse) -> dict[str, int]:
@@ -129,26 +170,39 @@ def test_a_duckdb_sync_leaves_its_staging_tables_empty_and_loads_the_same_rows(
     (tmp_path / "held").mkdir()
     (tmp_path / "plain").mkdir()
     held, plain = Warehouse("duckdb", tmp_path / "held"), Warehouse("duckdb", tmp_path / "plain")
-    sessions: list[Any] = []
+    held_open: list[bool] = []
     session = duckdb_load_session
 
-    def recorded(credentials: Any) -> Any:
-        sessions.append(credentials)
-        return session(credentials)
+    @contextlib.contextmanager
+    def recorded(credentials: Any) -> Iterator[None]:
+        with session(credentials):
+            held_open.append(credentials is not None and credentials.conn_pool._conn_borrows == 1)
+            yield
 
     monkeypatch.setattr("pipelines.load_speed.duckdb_load_session", recorded)
     result = sync(gong, held, chunk_pages=2, window_days=30)
     loads = held.query("SELECT load_id FROM {ds}._dlt_loads WHERE status = 0")
     assert len(loads) > 2 and result.row_counts["calls"] > 0
-    assert len([c for c in sessions if c is not None]) >= len(loads), "every load of the sync held the file open"
+    assert len(held_open) == len(loads) and all(held_open), "every load of the sync held the file open"
     staging = _staging_rows(held)
     assert "transcripts" in staging and "calls__parties" in staging
     assert set(staging.values()) == {0}, staging
 
-    # The user's own setting wins: staging keeps the last load's rows, and the rows loaded are the same.
-    monkeypatch.setenv(TRUNCATE_STAGING_KEY, "false")
+    # dlt as it is: the database opened and closed by dlt, its own table chains, staging kept.
+    original = getattr(load_utils._extend_tables_with_table_chain, "__wrapped__",
+                       load_utils._extend_tables_with_table_chain)
+    monkeypatch.setattr(load_utils, "_extend_tables_with_table_chain", original)
+    monkeypatch.setattr(load_module, "_extend_tables_with_table_chain", original)
+    monkeypatch.setattr("pipelines.load_speed.speed_up_table_chains", lambda: False)
+    monkeypatch.setattr("pipelines.load_speed.duckdb_credentials", lambda pipeline: None)
     sync(gong, plain, chunk_pages=2, window_days=30)
+    assert load_utils._extend_tables_with_table_chain is original
     assert _staging_rows(plain)["transcripts"] > 0
-    assert os.environ[TRUNCATE_STAGING_KEY] == "false"
     assert snapshot(held) == snapshot(plain)
+    assert _table_rows(held) == _table_rows(plain)
 
+
+def _table_rows(wh: Warehouse) -> dict[str, int]:
+    names = [t for (t,) in wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = '{ds}' "
+                                    "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'")]
+    return {name: wh.count(name) for name in names}
