@@ -90,10 +90,12 @@ def duckdb_load_session(credentials: Optional[Any]) -> Iterator[None]:
                 logger.debug("closing the DuckDB database after a failed load: %s", type(exc).__name__)
 
 
-def _one_table_per_root(tables: Iterable[str], schema_tables: dict[str, Any], root_of: Callable[..., Any]) -> list[str]:
+def _one_table_per_root(schema_tables: dict[str, Any], tables: Iterable[str]) -> list[str]:
+    from dlt.common.schema.utils import get_root_table
+
     by_root: dict[str, str] = {}
     for name in tables:
-        by_root.setdefault(root_of(schema_tables, name)["name"], name)
+        by_root.setdefault(get_root_table(schema_tables, name)["name"], name)
     return list(by_root.values())
 
 
@@ -104,27 +106,24 @@ def speed_up_table_chains() -> bool:
     it is when the function is not the one this was written for."""
     import inspect
 
-    from dlt.common.schema.utils import get_root_table
     from dlt.load import load as load_module
     from dlt.load import utils as load_utils
 
-    current = load_utils._extend_tables_with_table_chain
-    if getattr(current, "_gong_sync_one_per_root", False):
+    original = load_utils._extend_tables_with_table_chain
+    if getattr(original, "_gong_sync_one_per_root", False):
         return True
     try:
-        params = list(inspect.signature(current).parameters)
+        params = list(inspect.signature(original).parameters)
     except (TypeError, ValueError):
         return False
     if params != ["schema", "tables", "tables_with_jobs", "include_table_filter"] or getattr(
-            load_module, "_extend_tables_with_table_chain", None) is not current:
+            load_module, "_extend_tables_with_table_chain", None) is not original:
         logger.debug("dlt's table chain function changed: not replaced")
         return False
-    original = current
 
     def extend_tables_with_table_chain(schema: Any, tables: Iterable[str], tables_with_jobs: Iterable[str],
                                        include_table_filter: Callable[[str], bool] = lambda t: True) -> Iterable[str]:
-        return original(schema, _one_table_per_root(tables, schema.tables, get_root_table), tables_with_jobs,
-                        include_table_filter)
+        return original(schema, _one_table_per_root(schema.tables, tables), tables_with_jobs, include_table_filter)
 
     extend_tables_with_table_chain._gong_sync_one_per_root = True  # type: ignore[attr-defined]
     extend_tables_with_table_chain.__wrapped__ = original  # type: ignore[attr-defined]

@@ -246,8 +246,20 @@ class Warehouse:
             cur.execute(sql)
             return cur.fetchall()
 
+    @classmethod
+    def duckdb_in(cls, tmp_path: Path, name: str) -> Warehouse:
+        """A DuckDB warehouse of its own in the folder `name` (for tests that compare several)."""
+        (tmp_path / name).mkdir()
+        return cls("duckdb", tmp_path / name)
+
     def count(self, table: str, where: str = "") -> int:
         return self.query(f"SELECT count(*) FROM {{ds}}.{table} {where}")[0][0]
+
+    def table_rows(self, suffix: str = "") -> dict[str, int]:
+        """Rows of every data table of the dataset (`suffix` "_staging": of dlt's staging dataset)."""
+        names = [t for (t,) in self.query(f"SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                          f"'{{ds}}{suffix}' AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'")]
+        return {name: self.query(f"SELECT count(*) FROM {{ds}}{suffix}.{name}")[0][0] for name in names}
 
     def drop(self) -> None:
         if self.kind == "postgres":

@@ -16,18 +16,10 @@ from tests.conftest import GongFixture, Warehouse
 from tests.test_incremental import snapshot, sync
 
 
-def tables(wh: Warehouse) -> dict[str, int]:
-    names = [t for (t,) in wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = '{ds}' "
-                                    "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'")]
-    return {name: wh.count(name) for name in names}
-
-
 @pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
 def test_a_refused_load_job_stops_the_run_in_one_sentence_and_the_next_run_completes_it(
         gong: GongFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "once").mkdir()
-    (tmp_path / "failed").mkdir()
-    once, failed = Warehouse("duckdb", tmp_path / "once"), Warehouse("duckdb", tmp_path / "failed")
+    once, failed = Warehouse.duckdb_in(tmp_path, "once"), Warehouse.duckdb_in(tmp_path, "failed")
     sync(gong, once, chunk_pages=2, window_days=30)
 
     copy = DuckDbCopyJob.run
@@ -64,5 +56,5 @@ def test_a_refused_load_job_stops_the_run_in_one_sentence_and_the_next_run_compl
     result = sync(gong, failed, chunk_pages=2, window_days=30)
     assert result.pending_loaded == 1 and result.stop_reason is None
     assert snapshot(failed) == snapshot(once)
-    assert tables(failed) == tables(once)
+    assert failed.table_rows() == once.table_rows()
     assert not dlt.attach("inc", pipelines_dir=str(failed.tmp_path / "dlt")).has_pending_data

@@ -158,18 +158,10 @@ def test_no_session_for_other_destinations_or_a_connection_the_caller_keeps(tmp_
     assert duckdb_credentials(renamed) is not None, "DuckDB under another name"
 
 
-def _staging_rows(wh: Warehouse) -> dict[str, int]:
-    names = [t for (t,) in wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                                    "'{ds}_staging' AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'")]
-    return {name: wh.query(f"SELECT count(*) FROM {{ds}}_staging.{name}")[0][0] for name in names}
-
-
 @pytest.mark.sim(days=10, calls_per_day=12, page_size=20, sentences_per_call=6)
 def test_a_duckdb_sync_leaves_its_staging_tables_empty_and_loads_the_same_rows(
         gong: GongFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "held").mkdir()
-    (tmp_path / "plain").mkdir()
-    held, plain = Warehouse("duckdb", tmp_path / "held"), Warehouse("duckdb", tmp_path / "plain")
+    held, plain = Warehouse.duckdb_in(tmp_path, "held"), Warehouse.duckdb_in(tmp_path, "plain")
     held_open: list[bool] = []
     session = duckdb_load_session
 
@@ -184,7 +176,7 @@ def test_a_duckdb_sync_leaves_its_staging_tables_empty_and_loads_the_same_rows(
     loads = held.query("SELECT load_id FROM {ds}._dlt_loads WHERE status = 0")
     assert len(loads) > 2 and result.row_counts["calls"] > 0
     assert len(held_open) == len(loads) and all(held_open), "every load of the sync held the file open"
-    staging = _staging_rows(held)
+    staging = held.table_rows("_staging")
     assert "transcripts" in staging and "calls__parties" in staging
     assert set(staging.values()) == {0}, staging
 
@@ -197,12 +189,7 @@ def test_a_duckdb_sync_leaves_its_staging_tables_empty_and_loads_the_same_rows(
     monkeypatch.setattr("pipelines.load_speed.duckdb_credentials", lambda pipeline: None)
     sync(gong, plain, chunk_pages=2, window_days=30)
     assert load_utils._extend_tables_with_table_chain is original
-    assert _staging_rows(plain)["transcripts"] > 0
+    assert plain.table_rows("_staging")["transcripts"] > 0
     assert snapshot(held) == snapshot(plain)
-    assert _table_rows(held) == _table_rows(plain)
+    assert held.table_rows() == plain.table_rows()
 
-
-def _table_rows(wh: Warehouse) -> dict[str, int]:
-    names = [t for (t,) in wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = '{ds}' "
-                                    "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'")]
-    return {name: wh.count(name) for name in names}

@@ -23,9 +23,6 @@ def sent(session: RecordingSession) -> Counter:
                    for r in session.answered)
 
 
-def warehouse(tmp_path: Path, name: str) -> Warehouse:
-    (tmp_path / name).mkdir()
-    return Warehouse("duckdb", tmp_path / name)
 
 
 def loads(wh: Warehouse) -> int:
@@ -34,12 +31,12 @@ def loads(wh: Warehouse) -> int:
 
 @pytest.mark.sim(days=10, calls_per_day=12, page_size=5, sentences_per_call=6)
 def test_chunks_read_ahead_load_the_same_rows_with_the_same_requests(gong: GongFixture, tmp_path: Path) -> None:
-    plain = warehouse(tmp_path, "plain")
+    plain = Warehouse.duckdb_in(tmp_path, "plain")
     first = sync(gong, plain, options={"prefetch": False}, chunk_pages=0)
     plain_requests = sent(gong.session)
     gong.session.answered.clear()
 
-    ahead = warehouse(tmp_path, "ahead")
+    ahead = Warehouse.duckdb_in(tmp_path, "ahead")
     sync(gong, ahead, chunk_pages=2)
 
     assert sent(gong.session) == plain_requests, "reading ahead sends exactly the requests a plain run sends"
@@ -65,11 +62,11 @@ def test_chunks_read_ahead_load_the_same_rows_with_the_same_requests(gong: GongF
 @pytest.mark.sim(days=10, calls_per_day=12, page_size=5, sentences_per_call=6)
 def test_a_stop_inside_a_chunked_window_keeps_its_chunks_and_reads_the_window_again(gong: GongFixture,
                                                                                     tmp_path: Path) -> None:
-    plain = warehouse(tmp_path, "plain")
+    plain = Warehouse.duckdb_in(tmp_path, "plain")
     sync(gong, plain, options={"prefetch": False}, chunk_pages=0)
     gong.session.sent.clear()
 
-    ahead = warehouse(tmp_path, "ahead")
+    ahead = Warehouse.duckdb_in(tmp_path, "ahead")
     # 5 calls pages and 5 transcript batches a window: the budget runs out inside the second window.
     stopped = sync(gong, ahead, client=gong.client(daily_budget=14), chunk_pages=2)
     assert stopped.stop_reason and "budget" in stopped.stop_reason
