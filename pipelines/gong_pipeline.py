@@ -256,14 +256,17 @@ class _SyncRunner:
                     break
                 if len(windows) > 1:
                     logger.info("window %d of %d: %s .. %s", index + 1, len(windows), w_start, w_end or "now")
-                pages = self._chunked_pages(ahead, self._names(index))
+                pages = self._chunked_pages(ahead, self._names(index), last=index == len(windows) - 1)
                 chunk = 0
                 while True:
-                    names = self._names(index, chunk)
+                    names = self._names(index, chunk, tail=pages is not None and pages.tail_pending)
                     self._guard(lambda s=w_start, e=w_end, n=names, p=pages: self._extract(
                         self._source(s, e, n, seen, p)))
-                    # A chunk that took no page means the calls were not read at all: nothing is left.
-                    done = pages is None or pages.exhausted or not pages.taken or bool(self.client.stop_reason)
+                    # A chunk that took no page means the calls were not read at all: nothing is left. A last
+                    # chunk that held back the reads of its last pages is loaded first, then a tail reads them.
+                    stopped = bool(self.client.stop_reason)
+                    done = (pages is None or pages.exhausted or not pages.taken or stopped) and not (
+                        pages is not None and pages.tail_pending and not stopped)
                     if done:
                         if ahead is not None:
                             ahead.close()
@@ -291,21 +294,31 @@ class _SyncRunner:
         self._summarize(windows)
         return self.result
 
-    def _names(self, index: int, chunk: int = 0) -> list[str]:
+    def _names(self, index: int, chunk: int = 0, tail: bool = False) -> list[str]:
         """The resources a window's chunk reads: all in the first window, the windowed ones in the first
-        chunk of the others (whole lists are read once per run), calls and what follows them after."""
+        chunk of the others (whole lists are read once per run), calls and what follows them after; the
+        tail of a window only what follows the calls."""
+        if tail:
+            return [n for n in self.resources if _follows_calls(n)]
         if chunk:
             return [n for n in self.resources if n == "calls" or _follows_calls(n)]
         return list(self.resources) if index == 0 else [n for n in self.resources if _is_windowed(n)]
 
-    def _chunked_pages(self, ahead: Any, names: Sequence[str]) -> Any:
-        """Spreads a window's calls over several loads when they are read ahead; None otherwise."""
+    def _chunked_pages(self, ahead: Any, names: Sequence[str], last: bool = False) -> Any:
+        """Spreads a window's calls over several loads when they are read ahead; None otherwise.
+
+        In the run's `last` window, the last chunk may leave the reads of its last pages to a tail load
+        (`Prefetcher.worth_deferring`): its calls are loaded while those answers arrive. Between windows
+        nothing is gained by it: the next window is read while the last chunk loads.
+        """
         from sources.gong import ChunkedPages
 
         size = int(self.options.get("chunk_pages") or 0)
         if ahead is None or size <= 0 or not any(n == "calls" or _follows_calls(n) for n in names):
             return None
-        return ChunkedPages(size)
+        # One resource that follows the calls decides, page by page, which pages it leaves to the tail.
+        follows = "calls" in names and sum(1 for n in names if _follows_calls(n)) == 1
+        return ChunkedPages(size, defer=ahead.worth_deferring if last and follows else None)
 
     def _first_calls_body(self, start: Optional[str], end: Optional[str]) -> Optional[dict[str, Any]]:
         """The body of the first request the calls resource sends for the window (`start`, `end`), with

@@ -274,3 +274,29 @@ def test_with_other_windowed_resources_a_one_day_window_measures_the_density(gon
     assert snapshot(wh) == snapshot(whole)
     stats = "SELECT user_id, day FROM {ds}.interaction_stats ORDER BY 1, 2"
     assert wh.query(stats) == whole.query(stats)
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=5, sentences_per_call=6)
+def test_a_stop_at_a_windows_last_transcript_request_leaves_the_window_to_be_read_again(gong: GongFixture,
+                                                                                        tmp_path: Path) -> None:
+    """dlt extracts the calls and their transcripts round robin: the calls resource has ended when the last
+    transcript request goes out. A stop there (the quota) must not mark the window as synced."""
+    plain = Warehouse.duckdb_in(tmp_path, "plain")
+    full = sync(gong, plain, window_days=10, options={"prefetch": False})
+    total = full.requests_used
+    assert full.request_counts[TRANSCRIPT] > 3 and calls_state(plain)["synced_until"] == END
+    last = gong.session.sent[-1]
+    assert last["path"] == TRANSCRIPT, "the window's last request is a transcript batch"
+    gong.session.sent.clear()
+
+    wh = Warehouse.duckdb_in(tmp_path, "stopped")
+    stopped = sync(gong, wh, window_days=10, client=gong.client(daily_budget=total - 1), options={"prefetch": False})
+    assert stopped.stop_reason and "budget" in stopped.stop_reason
+    assert len(gong.session.sent) == total - 1 and last not in gong.session.sent, "all requests but the last one"
+    assert wh.count("calls") == plain.count("calls"), "the calls were loaded"
+    assert 0 < wh.count("transcripts") < plain.count("transcripts"), "the last batch's transcripts were not"
+    assert "synced_until" not in calls_state(wh), "the window is not marked as synced"
+
+    resumed = sync(gong, wh, window_days=10, start=None)
+    assert resumed.stop_reason is None
+    assert snapshot(wh) == snapshot(plain), "the next run read the window again: nothing is missing"

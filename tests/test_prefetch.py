@@ -144,3 +144,112 @@ def test_a_wrong_guess_costs_requests_never_data(live: Any) -> None:
     assert ahead.hits == 0
     # The first page, and at most one more request per reading thread already under way, were wasted.
     assert 1 <= len(session.sent) - direct <= 4, "the guess was dropped when the resources asked for another window"
+
+
+def load_ids(wh: Warehouse) -> list[str]:
+    return [r[0] for r in wh.query("SELECT load_id FROM {ds}._dlt_loads WHERE status = 0 ORDER BY load_id")]
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=5, sentences_per_call=6)
+def test_the_last_chunk_can_leave_its_pages_transcripts_to_a_tail_load(gong: GongFixture, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the rate limit, the last chunk's calls are loaded while its last transcripts still arrive; a small
+    load of transcripts alone follows. Forced here for every page of the run's last chunk."""
+    from sources.gong.prefetch import Prefetcher
+
+    plain = Warehouse.duckdb_in(tmp_path, "plain")
+    sync(gong, plain, options={"prefetch": False}, chunk_pages=0)
+    plain_requests = sent(gong.session)
+    gong.session.answered.clear()
+
+    asked: list[str] = []
+    monkeypatch.setattr(Prefetcher, "worth_deferring", lambda self, group: asked.append(group) or True)
+    ahead = Warehouse.duckdb_in(tmp_path, "ahead")
+    result = sync(gong, ahead, chunk_pages=2)
+    assert result.stop_reason is None
+    assert sent(gong.session) == plain_requests, "the same requests, each sent once"
+    assert snapshot(ahead) == snapshot(plain)
+    assert len(asked) == 1, "asked once, for the first page of the run's last chunk: the later pages follow it"
+    ids = load_ids(ahead)
+    tail, last_chunk = ids[-1], ids[-2]
+    assert ahead.count("calls", f"WHERE _dlt_load_id = '{tail}'") == 0, "the tail loads no calls"
+    assert ahead.count("transcripts", f"WHERE _dlt_load_id = '{tail}'") > 0
+    held = ahead.count("calls", f"WHERE _dlt_load_id = '{last_chunk}'")
+    assert held > 0 and ahead.count("transcripts", f"WHERE _dlt_load_id = '{last_chunk}'") == 0
+    tail_calls = ahead.query(f"SELECT count(DISTINCT call_id) FROM {{ds}}.transcripts WHERE _dlt_load_id = '{tail}'")
+    assert tail_calls[0][0] == held, "the tail holds the transcripts of exactly the calls held back"
+    assert str(asked[0]) in {str(r[0]) for r in ahead.query(
+        f"SELECT id FROM {{ds}}.calls WHERE _dlt_load_id = '{last_chunk}'")}, "pages are named by their first call"
+    assert calls_state(ahead)["synced_until"] == END
+
+
+@pytest.mark.sim(days=10, calls_per_day=12, page_size=5, sentences_per_call=6)
+def test_a_stop_in_the_tail_load_leaves_the_window_to_be_read_again(gong: GongFixture, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from sources.gong.prefetch import Prefetcher
+
+    plain = Warehouse.duckdb_in(tmp_path, "plain")
+    full = sync(gong, plain, options={"prefetch": False}, chunk_pages=0)
+    gong.session.answered.clear()
+
+    monkeypatch.setattr(Prefetcher, "worth_deferring", lambda self, group: True)
+    ahead = Warehouse.duckdb_in(tmp_path, "ahead")
+    # The budget runs out at the run's very last request: a transcript batch the last chunk held back. The
+    # reader ahead may meet the stop first (then the last chunk is not extracted at all) or the tail may.
+    stopped = sync(gong, ahead, client=gong.client(daily_budget=full.requests_used - 1), chunk_pages=2)
+    assert stopped.stop_reason and "budget" in stopped.stop_reason
+    assert 0 < ahead.count("calls") <= plain.count("calls")
+    assert ahead.count("transcripts") < plain.count("transcripts")
+    assert calls_state(ahead)["synced_until"] == "2026-10-30T00:00:00+00:00", "the last window did not commit"
+
+    resumed = sync(gong, ahead, chunk_pages=2)
+    assert resumed.stop_reason is None
+    assert snapshot(ahead) == snapshot(plain), "no gap and no duplicate after the stop"
+    assert calls_state(ahead)["synced_until"] == END
+
+
+def test_the_reader_of_pages_goes_first_at_the_limiter_while_its_lead_is_short() -> None:
+    """Each page of calls holds up the transcript reads that follow it: its request takes the limiter's next
+    turn while fewer transcript reads than the lead wait, so that the last page arrives seconds before the
+    window's last answer (the last chunk's calls are loaded meanwhile)."""
+    import threading
+
+    from sources.gong.client import RateLimiter
+
+    class Recording(RateLimiter):
+        def __init__(self) -> None:
+            super().__init__(3)
+            self.asked: list[tuple[str, bool]] = []
+
+        def acquire(self, urgent: bool = False) -> list[float]:
+            self.asked.append((threading.current_thread().name, urgent))
+            return [0.0]  # no waiting: only who asked for a turn, and how
+
+    sim = GongSimulator(sim_config(days=6, calls_per_day=30, page_size=10, sentences_per_call=4))
+    url = sim.start()
+    try:
+        for lead in (None, 0):
+            limiter = Recording()
+            client = GongClient(url, ACCESS_KEY, ACCESS_KEY_SECRET, settings=ClientSettings(rate_limit=3),
+                                session=RecordingSession(), limiter=limiter)
+            start, end = "2026-10-27T00:00:00+00:00", "2026-11-01T00:00:00+00:00"
+            ahead = prefetch_calls(client, ["calls", "transcripts"],
+                                   first_calls_request(start_date=start, end_date=end), workers=2)
+            assert ahead is not None
+            assert ahead.lead == 6, "two seconds of requests at 3 per second"
+            if lead is not None:
+                ahead.lead = lead
+            read_calls(client, start, end)
+            ahead.close()
+            client.close()
+            pages = [urgent for name, urgent in limiter.asked if name == "gong-prefetch"]
+            workers = [urgent for name, urgent in limiter.asked if name.startswith("gong-prefetch_")]
+            assert len(pages) >= 10 and len(workers) >= 10
+            assert not any(workers), "transcript reads never jump the queue"
+            if lead is None:
+                # Before the n-th page at most n - 1 transcript reads can wait: the first six always go first.
+                assert all(pages[:6]), "pages go first while the lead is short"
+            else:
+                assert not any(pages), "with no lead the pages wait their turn like the rest"
+    finally:
+        sim.stop()

@@ -121,6 +121,7 @@ def gong_source(
         raise GongError(f"lookback_days_by_resource names unknown resources {', '.join(unknown)}: "
                         f"choose from {', '.join(BY_NAME)}.")
     resources: dict[str, DltResource] = {}
+    calls_read = _CallsRead(calls_pages)
     for endpoint in CATALOG:
         parent = resources[endpoint.parent] if endpoint.parent else None
         own_window = window
@@ -128,7 +129,7 @@ def gong_source(
             own_window = replace(window, lookback=pendulum.duration(seconds=int(overrides[endpoint.name] * 86400)))
             own_window.validate()
         resources[endpoint.name] = _build_resource(client, endpoint, own_window, parent, include_media,
-                                                   seen_call_ids, calls_pages, nested_tables)
+                                                   seen_call_ids, calls_read, nested_tables)
     for endpoint in CATALOG:
         resources[endpoint.name].selected = endpoint.default
     return list(resources.values())
@@ -198,16 +199,17 @@ def _hints(endpoint: Endpoint) -> dict[str, Any]:
 
 def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, parent: Optional[DltResource],
                     include_media: bool, seen_call_ids: Optional[set[str]] = None,
-                    calls_pages: Optional[ChunkedPages] = None,
+                    calls_read: Optional[_CallsRead] = None,
                     nested_tables: Optional[NestedTables] = None) -> DltResource:
+    calls_read = calls_read or _CallsRead(None)
     if endpoint.kind == "calls":
-        return _calls_resource(client, endpoint, window, include_media, seen_call_ids, calls_pages, nested_tables)
+        return _calls_resource(client, endpoint, window, include_media, seen_call_ids, calls_read, nested_tables)
     if endpoint.kind == "transcripts":
-        return dlt.transformer(_call_batches_reader(client, endpoint, _transcript_rows), data_from=parent,
-                               **_hints(endpoint))
-    if endpoint.kind == "call_batches":
-        return dlt.transformer(_call_batches_reader(client, endpoint, lambda page: _rows(endpoint, page, {})),
+        return dlt.transformer(_call_batches_reader(client, endpoint, _transcript_rows, calls_read),
                                data_from=parent, **_hints(endpoint))
+    if endpoint.kind == "call_batches":
+        return dlt.transformer(_call_batches_reader(client, endpoint, lambda page: _rows(endpoint, page, {}),
+                                                    calls_read), data_from=parent, **_hints(endpoint))
     if endpoint.kind == "coaching":
         return dlt.transformer(_coaching_reader(client, endpoint, window), data_from=parent, **_hints(endpoint))
     if parent is not None:
@@ -312,10 +314,62 @@ def _calls_body(window: SyncWindow, synced_until: Optional[str], include_media: 
     return start, end, body
 
 
+class _CallsRead:
+    """What the calls resource and the resources that follow its pages (transcripts, call access) share in
+    one extract: the window's `ChunkedPages`, if any, and when the window's calls state may advance.
+
+    dlt extracts a resource and its transformers round robin: the calls resource ends before the
+    transformers have read its last pages. The state advances when the calls and every selected follower
+    have read every page (`finish`), so that a stop (the quota) met by the last transcript request leaves
+    the window to be read again instead of marked as synced without those transcripts.
+    """
+
+    def __init__(self, chunked: Optional[ChunkedPages]) -> None:
+        self.chunked = chunked
+        self.followers = 0  # selected resources that read each page of calls
+        self.pending = 0  # pages handed to the followers, times the followers, not yet read
+        self._finish: Optional[Any] = None
+
+    def begin(self) -> None:
+        """Counts the selected followers (in the running extract's source)."""
+        followers = {e.name for e in CATALOG if e.parent == "calls"}
+        try:
+            selected = dlt.current.source().resources.selected
+        except Exception:  # not extracted as part of a source: nothing follows the calls
+            selected = {}
+        self.followers = sum(1 for name in selected if name in followers)
+
+    def handed(self) -> None:
+        """The calls resource yielded a page: each follower will read it."""
+        self.pending += self.followers
+
+    def read(self) -> None:
+        """A follower finished reading one page."""
+        self.pending -= 1
+        self._maybe_finish()
+
+    def finish(self, advance: Any) -> None:
+        """Runs `advance` (the calls state's) once no follower has a page left to read."""
+        self._finish = advance
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self._finish is not None and self.pending <= 0:
+            advance, self._finish = self._finish, None
+            advance()
+
+
+def _page_key(rows: list[dict[str, Any]]) -> str:
+    """Names a page of calls by its first call, as the reader ahead groups the reads that follow a page."""
+    return str(rows[0].get("id"))
+
+
 def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, include_media: bool,
-                    seen_call_ids: Optional[set[str]] = None, chunked: Optional[ChunkedPages] = None,
+                    seen_call_ids: Optional[set[str]] = None, calls_read: Optional[_CallsRead] = None,
                     nested_tables: Optional[NestedTables] = None) -> DltResource:
     ctx = {"includeMedia": include_media}
+    calls_read = calls_read or _CallsRead(None)
+    chunked = calls_read.chunked
 
     def split(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows to yield: without their lists when their nested tables were built here as Arrow."""
@@ -333,10 +387,28 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
         if nested_tables is not None:
             write_into_current_package(nested_tables.take())
 
+    def advance(state: dict[str, Any], read: dict[str, Any]) -> None:
+        """Marks the window as synced, unless the run stopped or reads of the window wait for a later load."""
+        if client.stop_reason is None and (chunked is None or (chunked.exhausted and not chunked.deferred)):
+            start, end = read["start"], read["end"]
+            state["synced_until"] = window.advance(state.get("synced_until"), start, end, read["now"]).isoformat()
+            state["last_window"] = [start.isoformat(), end.isoformat()]
+
     def read_calls() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
+        calls_read.begin()
         if chunked is not None and chunked.started:
             read = chunked.context  # a later chunk of the same window
+            if chunked.tail_pending:
+                # The tail load: the followers read the pages the last chunk held back. The calls were
+                # loaded with that chunk; only their ids go to the followers, never to the calls table.
+                if "calls" in dlt.current.source().resources.selected:
+                    raise RuntimeError("the tail of a window is extracted without the calls resource selected")
+                for calls in chunked.take_tail():
+                    calls_read.handed()
+                    yield calls
+                calls_read.finish(lambda: advance(state, read))
+                return
             pages: Iterable[Any] = chunked.chunk()
         else:
             run_window = window.pinned()
@@ -365,6 +437,7 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
                 read["synced"] += len(rows)
                 logger.info("calls: %d calls so far (%d private skipped)", read["synced"], read["private"])
                 if rows:
+                    calls_read.handed()
                     yield split(rows)
         except GongStopRun as exc:
             client.stop(str(exc))
@@ -374,10 +447,7 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
             flush()
             raise
         flush()
-        if client.stop_reason is None and (chunked is None or chunked.exhausted):
-            start, end = read["start"], read["end"]
-            state["synced_until"] = window.advance(state.get("synced_until"), start, end, read["now"]).isoformat()
-            state["last_window"] = [start.isoformat(), end.isoformat()]
+        calls_read.finish(lambda: advance(state, read))
 
     return dlt.resource(read_calls, **_hints(endpoint))()
 
@@ -410,14 +480,20 @@ def _transcript_rows(page: Any) -> pa.Table:
     return page if isinstance(page, pa.Table) else transcript_table(page)
 
 
-def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -> Any:
+def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any,
+                         calls_read: Optional[_CallsRead] = None) -> Any:
     """Returns a transformer reading `endpoint` for each page of calls, 100 non-private call ids a request.
 
     `to_rows` turns one answered page into what the resource yields (an Arrow table or a list of rows).
+    A page whose reads the window's last chunk holds back is read by the tail load instead.
     """
     sent: set[str] = set()
+    calls_read = calls_read or _CallsRead(None)
 
-    def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
+    def read_batches(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
+        chunked = calls_read.chunked
+        if calls_page and chunked is not None and chunked.hold_back(_page_key(calls_page), calls_page):
+            return
         ids = _unread_call_ids(((c["id"], c.get("isPrivate")) for c in calls_page), sent)
         for batch in _call_id_batches(ids):
             try:
@@ -429,6 +505,10 @@ def _call_batches_reader(client: GongClient, endpoint: Endpoint, to_rows: Any) -
             except GongStopRun as exc:
                 client.stop(str(exc))
                 return
+
+    def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
+        yield from read_batches(calls_page)
+        calls_read.read()  # not when dlt closed this early (a failed extract commits nothing)
 
     return read_for_calls
 
@@ -488,8 +568,10 @@ def prefetch_calls(
             ids = _unread_call_ids(((m.get("id"), m.get("isPrivate")) for m in metas), sent)
             for child in children:
                 for batch in _call_id_batches(ids):
+                    # Grouped by the page's first call, as the calls resource names the page (`_page_key`).
                     submit(lambda e=child, b=batch: _drain(reader.paginate(e.method, e.path, e.data_key,
-                                                                           body=_batch_body(b), decode=e.decode)))
+                                                                           body=_batch_body(b), decode=e.decode)),
+                           ids[0])
 
     root = request_key(calls.method, calls.path, None, body)
     paths = {calls.path, *(child.path for child in children)}

@@ -75,6 +75,9 @@ class RateLimiter:
         # lock while another normalizes), from counting one request too many.
         self.margin = self.BASE_MARGIN
         self._since_widened = 0
+        # Requests asked for with `urgent` that wait for their turn: the others let them go first.
+        self._urgent = 0
+        self._yielded = threading.Condition()
 
     # 30 ms: the spread of arrival delays seen by the simulator with both cores busy (it answered 0-2 of
     # 220 requests with a 429 at this margin, bench/RESULTS.md); every 0.01 s costs 1 % of a sync's time,
@@ -95,37 +98,55 @@ class RateLimiter:
             self.margin = min(self.margin * 2, 0.5)
             self._since_widened = 0
 
-    def acquire(self) -> list[float]:
+    def acquire(self, urgent: bool = False) -> list[float]:
         """Blocks until one more request fits in the window, then records it and returns its stamp.
 
         Requests are spread evenly, (window + margin) / rate apart, rather than sent in bursts: a burst
         arrives bunched and queues (in this process and at Gong), and the request of a burst that was
         delayed most would then share the server's second with the next burst's first one (a 429).
-        Pass the stamp to `sent` when the request really leaves, if that is later.
+        An `urgent` request takes the next turn before the others waiting (the reader of pages of calls:
+        each page holds up the requests that follow from it). Pass the stamp to `sent` when the request
+        really leaves, if that is later.
         """
         stamp = [0.0]
         if self.rate is None:
             return stamp
-        with self._lock:
+        if urgent:
+            with self._yielded:
+                self._urgent += 1
+        try:
             while True:
-                now = self._clock()
-                # Stamps may be out of order (`sent` moves one later): keep those still in the window.
-                self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
-                wait = 0.0
-                if self._stamps:
-                    wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
-                    if len(self._stamps) >= self._burst:
-                        oldest = min(s[0] for s in self._stamps)
-                        wait = max(wait, self._window - (now - oldest) + self.margin)
-                if wait <= 1e-9:  # a float residue is no wait (a clock might not move by it)
-                    stamp[0] = now
-                    self._stamps.append(stamp)
-                    self._since_widened += 1
-                    if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
-                        self.margin = max(self.BASE_MARGIN, self.margin / 2)
-                        self._since_widened = 0
-                    return stamp
-                self._sleep(wait)
+                with self._lock:
+                    while True:
+                        now = self._clock()
+                        # Stamps may be out of order (`sent` moves one later): keep those still in the window.
+                        self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
+                        wait = 0.0
+                        if self._stamps:
+                            wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
+                            if len(self._stamps) >= self._burst:
+                                oldest = min(s[0] for s in self._stamps)
+                                wait = max(wait, self._window - (now - oldest) + self.margin)
+                        if wait > 1e-9:  # a float residue is no wait (a clock might not move by it)
+                            self._sleep(wait)
+                            continue
+                        if not urgent and self._urgent:
+                            break  # this turn goes to the urgent request
+                        stamp[0] = now
+                        self._stamps.append(stamp)
+                        self._since_widened += 1
+                        if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
+                            self.margin = max(self.BASE_MARGIN, self.margin / 2)
+                            self._since_widened = 0
+                        return stamp
+                # Outside the lock, so that the urgent request can take it; then wait for a turn again.
+                with self._yielded:
+                    self._yielded.wait_for(lambda: not self._urgent, timeout=0.05)
+        finally:
+            if urgent:
+                with self._yielded:
+                    self._urgent -= 1
+                    self._yielded.notify_all()
 
     def sent(self, stamp: list[float]) -> None:
         """Moves a request's stamp to now, the moment `requests` hands it to the connection: preparing it
@@ -223,6 +244,11 @@ class GongClient:
         return f"GongClient(base_url={self.base_url!r})"
 
     @property
+    def rate_limit(self) -> Optional[float]:
+        """Requests per second the client's limiter allows, or None without a limit."""
+        return self._limiter.rate
+
+    @property
     def budget_left(self) -> Optional[int]:
         """Requests still allowed by the daily budget in this run, or None when unlimited."""
         if self.settings.daily_budget is None:
@@ -236,36 +262,37 @@ class GongClient:
 
         Requests are counted under `label` (default: the path), e.g. a path template.
         """
-        status, content, text, keep = self._fetch(method, path, params, body, label)
+        status, content, text, keep, _ = self._fetch(method, path, params, body, label)
         payload = self._answer(method, path, status, content, text)
         if keep is not None:
-            keep()
+            keep(None)
         return payload
 
     def _fetch(self, method: str, path: str, params: Optional[dict[str, Any]], body: Optional[dict[str, Any]],
-               label: Optional[str]) -> tuple[int, bytes, Optional[str], Optional[Callable[[], None]]]:
-        """Gong's answer to one logical request as (status, content, text, keep), taken from what was read
-        ahead when it is the very same request. When reading ahead, `keep()` stores a fresh answer for the
-        resource that will ask for it: call it once the answer proved to be data (not an error)."""
+               label: Optional[str]) -> tuple[int, bytes, Optional[str], Optional[Callable[[Any], None]], Any]:
+        """Gong's answer to one logical request as (status, content, text, keep, decoded), taken from what
+        was read ahead when it is the very same request (`decoded`: the page as the reader ahead decoded it,
+        or None). When reading ahead, `keep(decoded)` stores a fresh answer, with what `paginate` decoded of
+        it, for the resource that will ask for it: call it once the answer proved to be data (not an error)."""
         prefetcher = self._prefetcher
         key = request_key(method, path, params, body) if prefetcher is not None else ""
         if prefetcher is not None and not prefetcher.in_background():
             kept = prefetcher.take(key, path, has_cursor=bool((params or {}).get("cursor") or
                                                               (isinstance(body, dict) and body.get("cursor"))))
             if kept is not None:
-                return kept.status, kept.content, None, None
+                return kept.status, kept.content, None, None, kept.decoded
         if prefetcher is not None and prefetcher.in_background():
             seeded = prefetcher.seeded(key)
             if seeded is not None:  # answered before the reading ahead began (see `request_kept`)
                 prefetcher.put(key, seeded.status, seeded.content)
-                return seeded.status, seeded.content, None, None
+                return seeded.status, seeded.content, None, None, None
         response = self.send(method, path, params=params, json_body=body, label=label)
         keep = None
         if prefetcher is not None and prefetcher.in_background():
             # Only answers a resource takes as data are kept; an error is met again by the resource.
-            def keep() -> None:
-                prefetcher.put(key, response.status_code, response.content)
-        return response.status_code, response.content, response.text, keep
+            def keep(decoded: Any) -> None:
+                prefetcher.put(key, response.status_code, response.content, decoded)
+        return response.status_code, response.content, response.text, keep, None
 
     def request_kept(self, method: str, path: str, params: Optional[dict[str, Any]] = None,
                      body: Optional[dict[str, Any]] = None) -> tuple[Optional[dict[str, Any]], Answer]:
@@ -322,7 +349,8 @@ class GongClient:
             if self._refused:
                 raise GongAuthError(self._refused)
             self._spend(label or path)
-            stamp = self._limiter.acquire()
+            prefetcher = self._prefetcher
+            stamp = self._limiter.acquire(urgent=prefetcher is not None and prefetcher.urgent())
             logger.debug("%s %s params=%s body=%s", method, path, params,
                          json_body if files is None else f"<multipart {sorted(files)}>")
             _SENDING.mark = functools.partial(self._limiter.sent, stamp)
@@ -396,11 +424,14 @@ class GongClient:
                     page_params["cursor"] = cursor
                 else:
                     page_body = {**(page_body or {}), "cursor": cursor}
-            status, content, text, keep = self._fetch(method, path, page_params or None, page_body, label)
-            decoded = decode(content) if decode is not None and status == 200 else None
+            status, content, text, keep, decoded = self._fetch(method, path, page_params or None, page_body, label)
+            if decode is None:
+                decoded = None
+            elif decoded is None and status == 200:
+                decoded = decode(content)  # unless the reader ahead did (Arrow tables are read-only)
             payload = self._answer(method, path, status, content, text) if decoded is None else None
             if keep is not None:
-                keep()  # a decoded answer is kept: the resource meets the same one, and any fault in it
+                keep(decoded)  # a decoded answer is kept: the resource meets the same one, and any fault in it
             if decoded is not None:
                 records, paging = decoded
             else:

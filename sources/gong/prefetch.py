@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,16 +36,34 @@ def default_workers() -> int:
     return int(os.environ.get("GONG_SYNC_READ_AHEAD_THREADS", "2"))
 
 
+# How far, in seconds of requests at the rate limit, the reader of pages of calls runs ahead of the reads
+# that follow each page (transcripts): its requests take the limiter's next turn while fewer reads than
+# that wait. When the last page is in, that many seconds of reads are still to come, and the runner loads
+# the calls meanwhile (see `worth_deferring`): about what loading a chunk of calls takes (bench/RESULTS.md).
+LEAD_S = 2.0
+# The reads of a last chunk's remaining pages are left to a load of their own only when they take at least
+# this long to arrive: that load (extract, normalize, load of one table) costs about this much.
+DEFER_MIN_S = 0.6
+
+
 class _Cancelled(Exception):
     """Unwinds the background reading when the prefetcher is closed."""
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One kept answer: the HTTP status (200, or 404 for "no records") and the body as received."""
+    """One kept answer: the HTTP status (200, or 404 for "no records"), the body as received, and the page
+    as the reader ahead already decoded it (`GongClient.paginate(decode=...)`: records and paging), if so."""
 
     status: int
     content: bytes
+    decoded: Any = None
+
+    @property
+    def size(self) -> int:
+        """Bytes the answer holds: the body, and the decoded records where they say (Arrow tables do)."""
+        records = self.decoded[0] if self.decoded is not None else None
+        return len(self.content) + int(getattr(records, "nbytes", 0) or 0)
 
 
 MISS = None
@@ -59,8 +79,10 @@ class Prefetcher:
     """Runs `plan(client, submit)` in a background thread and keeps the answers of the requests it sends.
 
     The plan reads its main sequence itself (pages that follow one another by cursor) and may hand
-    independent reads to `submit(function)`, which runs them on `workers` other threads (all under the
-    client's shared rate limiter), so that Gong's latency does not cap the rate. `seed` holds answers
+    independent reads to `submit(function, group)`, which runs them on `workers` other threads (all under
+    the client's shared rate limiter), so that Gong's latency does not cap the rate; `group` names what a
+    read follows (a page of calls), for `worth_deferring`. The main sequence's requests go first at the
+    limiter while fewer than `lead` reads wait (`urgent`). `seed` holds answers
     already received (e.g. the first page, asked for to count the calls): they are kept without being
     sent again. `paths` are the paths
     the plan reads; a request to another path is never waited for. `root` is the key of the plan's
@@ -68,7 +90,7 @@ class Prefetcher:
     guessed another window, and the background reading is stopped at once.
     """
 
-    def __init__(self, client: Any, plan: Callable[[Any, Callable[[Callable[[], None]], None]], None],
+    def __init__(self, client: Any, plan: Callable[[Any, Callable[..., None]], None],
                  paths: set[str], root: Optional[str] = None, max_bytes: int = DEFAULT_MAX_BYTES,
                  workers: Optional[int] = None, name: str = "gong-prefetch",
                  seed: Optional[dict[str, Answer]] = None) -> None:
@@ -91,6 +113,11 @@ class Prefetcher:
         self._name = name
         self._pages_blocked_on: Optional[str] = None  # the answer the reader of pages waits to keep
         self._tasks = 0  # transcript reads submitted and not finished
+        self._pending: Counter[Any] = Counter()  # of those, per group (the page of calls they follow)
+        self._planned = False  # the plan returned: every page was read and every read submitted
+        rate = getattr(client, "rate_limit", None)
+        self._rate: Optional[float] = rate if rate else None
+        self.lead = math.ceil(LEAD_S * self._rate) if self._rate else 0
         self.fetched = 0
         self.hits = 0
         self.peak_bytes = 0
@@ -121,6 +148,26 @@ class Prefetcher:
         """True in the threads that read ahead (their requests are kept, not answered from the store)."""
         return getattr(self._local, "background", False)
 
+    def urgent(self) -> bool:
+        """True in the thread reading the pages while it is less than `lead` reads ahead of them."""
+        return (getattr(self._local, "background", False) and not getattr(self._local, "worker", False)
+                and self._tasks < self.lead)
+
+    def worth_deferring(self, group: Any) -> bool:
+        """Waits until the reads of `group` (the page of calls a resource is about to read for) are all
+        answered (False), or until they are better left to a load of their own (True): every page was
+        read and the reads still to come take at least `DEFER_MIN_S` at the rate limit (never without
+        one). The pages extracted so far are then loaded while those answers arrive."""
+        if self._rate is None:
+            return False
+        with self._cond:
+            while True:
+                if self._cancelled or self._done or not self._pending.get(group):
+                    return False
+                if self._planned and self._tasks / self._rate >= DEFER_MIN_S:
+                    return True
+                self._cond.wait()
+
     def seeded(self, key: str) -> Optional[Answer]:
         """The answer to `key` this prefetcher was given when it was made (once), or None."""
         with self._cond:
@@ -128,8 +175,9 @@ class Prefetcher:
 
     # ------------------------------------------------------------------------------- both sides
 
-    def put(self, key: str, status: int, content: bytes) -> None:
-        """Keeps one answer; waits while the store is full, unless the resources wait for this one.
+    def put(self, key: str, status: int, content: bytes, decoded: Any = None) -> None:
+        """Keeps one answer (and what it decoded into); waits while the store is full, unless the resources
+        wait for this one.
 
         Transcript readers (the workers) also go on while the resources wait for any answer: the one
         waited for may be queued behind theirs. The reader of pages waits, so it never runs far ahead.
@@ -148,11 +196,12 @@ class Prefetcher:
                 raise _Cancelled()
             previous = self._answers.pop(key, None)
             if previous is not None:
-                self._bytes -= len(previous.content)
-            self._answers[key] = Answer(status, content)
-            self._bytes += len(content)
+                self._bytes -= previous.size
+            answer = Answer(status, content, decoded)
+            self._answers[key] = answer
+            self._bytes += answer.size
             self.peak_bytes = max(self.peak_bytes, self._bytes)
-            self.largest = max(self.largest, len(content))
+            self.largest = max(self.largest, answer.size)
             self.fetched += 1
             self._cond.notify_all()
 
@@ -170,7 +219,7 @@ class Prefetcher:
             while True:
                 answer = self._answers.pop(key, None)
                 if answer is not None:
-                    self._bytes -= len(answer.content)
+                    self._bytes -= answer.size
                     self.hits += 1
                     self._waiting = None
                     self._cond.notify_all()
@@ -192,7 +241,7 @@ class Prefetcher:
                 if self._workers > 0 else None)
         failures: list[BaseException] = []
 
-        def task(function: Callable[[], None]) -> None:
+        def task(function: Callable[[], None], group: Any) -> None:
             self._local.background = True
             self._local.worker = True
             try:
@@ -207,9 +256,12 @@ class Prefetcher:
             finally:
                 with self._cond:
                     self._tasks -= 1
+                    self._pending[group] -= 1
+                    if self._pending[group] <= 0:
+                        del self._pending[group]
                     self._cond.notify_all()
 
-        def submit(function: Callable[[], None]) -> None:
+        def submit(function: Callable[[], None], group: Any = None) -> None:
             if pool is None:  # one thread: read it now, in order
                 if self._cancelled:
                     raise _Cancelled()
@@ -219,7 +271,8 @@ class Prefetcher:
                 if self._cancelled:
                     raise _Cancelled()
                 self._tasks += 1
-            pool.submit(task, function)
+                self._pending[group] += 1
+            pool.submit(task, function, group)
 
         try:
             # Until the client's first answer nobody knows whether the credentials work: the resources
@@ -230,6 +283,9 @@ class Prefetcher:
                 if self._cancelled:
                     raise _Cancelled()
             self._plan(self._client, submit)
+            with self._cond:
+                self._planned = True
+                self._cond.notify_all()
         except _Cancelled:
             pass
         except Exception as exc:  # the resources meet the same error when they send the request
@@ -252,12 +308,20 @@ class ChunkedPages:
     (`GongClient.paginate(..., report_last=True)`): the chunk that takes the last page knows it, and
     the total Gong announces on the first page evens the chunks out (a window of 11 pages is one chunk
     of 11, not 10 and 1: every load costs the same fixed work), so a chunk holds at most 1.5 x `max_pages`.
+
+    With a `defer` policy (e.g. `Prefetcher.worth_deferring`), the last chunk may hold back the reads that
+    follow its last pages (`hold_back`): its calls are loaded while those answers still arrive, and a
+    last, small load (`tail_pending`, `take_tail`) reads them; the window counts as synced only then.
     """
 
-    def __init__(self, max_pages: int) -> None:
+    def __init__(self, max_pages: int, defer: Optional[Callable[[str], bool]] = None) -> None:
         self.max_pages = max(1, max_pages)
         self._pages: Optional[Iterator[tuple[Any, bool, Optional[int]]]] = None
         self._size = self.max_pages
+        self._total_pages: Optional[int] = None
+        self._final = False  # the chunk being read takes the window's last page
+        self.defer = defer
+        self.deferred: list[tuple[str, list[dict[str, Any]]]] = []  # (page key, its calls' id and privacy)
         self.exhausted = False
         self.chunks = 0
         self.taken = 0  # pages the last chunk took
@@ -281,6 +345,7 @@ class ChunkedPages:
         pages = -(-int(total) // page_size)
         chunks = max(1, (pages + self.max_pages // 2) // self.max_pages)
         self._size = -(-pages // chunks)
+        self._total_pages = pages
 
     def chunk(self) -> Iterator[Any]:
         if self._pages is None or self.exhausted:
@@ -297,7 +362,29 @@ class ChunkedPages:
             if first and self.taken == 0:
                 self._even_out(len(records), total)
             self.taken += 1
+            self._final = last or (self._total_pages is not None and self.chunks * self._size >= self._total_pages)
             yield records
             if last:
                 self.exhausted = True
                 return
+
+    def hold_back(self, key: str, calls: list[dict[str, Any]]) -> bool:
+        """Whether the reads that follow the page of `calls` (named `key`) wait for the tail load: once the
+        policy says so for a page of the last chunk (it may wait for those reads' answers to decide), for
+        that page and every later one. Asked by the one resource that reads each page of calls, in order."""
+        if not self.deferred and not (self.defer is not None and self._final and self.defer(key)):
+            return False
+        self.deferred.append((key, [{"id": c.get("id"), "isPrivate": c.get("isPrivate")} for c in calls]))
+        return True
+
+    @property
+    def tail_pending(self) -> bool:
+        """True when the window's pages are all read and some pages' following reads were held back."""
+        return self.exhausted and bool(self.deferred)
+
+    def take_tail(self) -> list[list[dict[str, Any]]]:
+        """The held-back pages (each call's id and privacy), for the tail load; none are held back after."""
+        pages = [calls for _, calls in self.deferred]
+        self.deferred = []
+        self.defer = None
+        return pages
