@@ -253,3 +253,44 @@ def test_the_reader_of_pages_goes_first_at_the_limiter_while_its_lead_is_short()
                 assert not any(pages), "with no lead the pages wait their turn like the rest"
     finally:
         sim.stop()
+
+
+def test_waiting_to_decide_on_a_tail_never_holds_up_the_answers_waited_for() -> None:
+    """With the store full, only the answer a resource asks for gets in: deciding whether to leave a page's
+    reads to the tail must then give up (and let the resource ask), not wait for reads that cannot land."""
+    import threading
+    import time
+
+    from sources.gong.prefetch import Prefetcher
+
+    class Client:
+        rate_limit = 3.0
+
+        def attach_prefetcher(self, prefetcher: Any) -> None:
+            pass
+
+        def detach_prefetcher(self, prefetcher: Any) -> None:
+            pass
+
+        def answered_once(self) -> bool:
+            return True
+
+    holder: list[Prefetcher] = []
+
+    def plan(client: Any, submit: Any) -> None:
+        submit(lambda: (time.sleep(0.2), holder[0].put("page-1-read", 200, b"x" * 10)), "page-1")
+        submit(lambda: holder[0].put("page-2-read", 200, b"x" * 200), "page-2")  # fills the store
+
+    ahead = Prefetcher(Client(), plan, {"/x"}, max_bytes=100, workers=2)
+    holder.append(ahead)
+    ahead.start()
+    time.sleep(0.05)
+    decided: list[bool] = []
+    waiter = threading.Thread(target=lambda: decided.append(ahead.worth_deferring("page-1")), daemon=True)
+    waiter.start()
+    waiter.join(2)
+    alive = waiter.is_alive()
+    answer = ahead.take("page-1-read", "/x", has_cursor=False) if not alive else None
+    ahead.close()
+    assert not alive and decided == [False], "gave up once the store was full"
+    assert answer is not None and answer.content == b"x" * 10, "the resource then got the answer it asked for"

@@ -26,8 +26,9 @@ from typing import Any, Optional
 
 logger = logging.getLogger("gong_sync.prefetch")
 
-# Answers held at once, in bytes of JSON: a few seconds of requests at Gong's rate, and a bound on
-# the memory the background reading can take when the rate limit is off.
+# Answers held at once, in bytes (of JSON and of the Arrow tables it was read into, see `Answer.size`): a
+# few seconds of requests at Gong's rate, and a bound on the memory the background reading can take when
+# the rate limit is off.
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Threads reading transcripts beside the one reading pages of calls: with Gong's latency (often a
 # second), one request at a time cannot reach 3 per second. 0 reads everything in one thread, in a
@@ -61,7 +62,7 @@ class Answer:
 
     @property
     def size(self) -> int:
-        """Bytes the answer holds: the body, and the decoded records where they say (Arrow tables do)."""
+        """Bytes the answer holds: the body and the decoded records (Arrow tables say how many bytes)."""
         records = self.decoded[0] if self.decoded is not None else None
         return len(self.content) + int(getattr(records, "nbytes", 0) or 0)
 
@@ -162,7 +163,10 @@ class Prefetcher:
             return False
         with self._cond:
             while True:
-                if self._cancelled or self._done or not self._pending.get(group):
+                # A full store lets in only the answer a resource waits for (`take`): waiting here would
+                # hold up the very reads waited for.
+                full = self._bytes >= self.max_bytes or self._pages_blocked_on is not None
+                if self._cancelled or self._done or full or not self._pending.get(group):
                     return False
                 if self._planned and self._tasks / self._rate >= DEFER_MIN_S:
                     return True
