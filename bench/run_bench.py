@@ -291,6 +291,10 @@ class Simulator:
         """Requests the simulator refused with a 429 for exceeding the per-second rate."""
         return int(self.stats().get("rateLimited", 0))
 
+    def admitted(self) -> list[float]:
+        """When the simulator let each of its last requests through (its monotonic clock)."""
+        return [float(t) for t in self.stats().get("admittedAt", [])]
+
     def cpu_s(self) -> float:
         """CPU seconds (user + system) the simulator process has used so far (0 where /proc is missing)."""
         try:
@@ -319,6 +323,9 @@ class Run:
     cpu_s: float = 0.0
     sim_cpu_s: float = 0.0
     rate_limited: int = 0
+    # The shortest span of rate + 1 consecutive requests the simulator let through (under 1 s is a 429):
+    # how close the limiter came to Gong's limit, where a count of 429s only says whether it crossed it.
+    tightest_s: Optional[float] = None
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -330,6 +337,15 @@ def dataset_counts(calls_per_day: int, days: int, sentences: int, start: datetim
                        sentences_per_call=sentences, private_ratio=PRIVATE_RATIO, now=SIM_NOW)
     seen = [c for c in ds.calls if start <= c.started < end and c.visible_at <= SIM_NOW]
     return len(seen), sum(1 for c in seen if not c.is_private)
+
+
+def tightest_span(times: list[float], rate: Optional[float]) -> Optional[float]:
+    """The shortest time from one admitted request to the `rate`-th after it (None without a limit)."""
+    step = int(rate or 0)
+    if step < 1 or len(times) <= step:
+        return None
+    times = sorted(times)
+    return min(later - first for first, later in zip(times, times[step:], strict=False))
 
 
 def floor_requests(all_calls: int, synced_calls: int) -> int:
@@ -378,6 +394,7 @@ def scenario(workdir: Path, name: str, sim: Simulator, destination: str, rate: O
             db.unlink()
         credentials, dataset = str(db), "gong"
     before, limited_before, sim_cpu_before = sim.api_requests(), sim.rate_limited(), sim.cpu_s()
+    admitted_before = len(sim.admitted())
     spec = {
         "base_url": sim.url, "rate_limit": rate, "destination": destination, "credentials": credentials,
         "dataset": dataset, "pipeline_name": pipeline, "pipelines_dir": str(workdir / "pipelines"),
@@ -393,7 +410,8 @@ def scenario(workdir: Path, name: str, sim: Simulator, destination: str, rate: O
               sentences=rows.get("transcripts", 0), requests=out["requests"],
               server_requests=sim.api_requests() - before, run_s=out["run_s"], process_s=round(wall, 2),
               steps=out["steps"], peak_rss_mb=round(rss, 1), cpu_s=round(cpu, 1), detail=out,
-              rate_limited=sim.rate_limited() - limited_before, sim_cpu_s=round(sim.cpu_s() - sim_cpu_before, 1))
+              rate_limited=sim.rate_limited() - limited_before, sim_cpu_s=round(sim.cpu_s() - sim_cpu_before, 1),
+              tightest_s=tightest_span(sim.admitted()[admitted_before:], rate))
     if counts is not None:
         run.floor = floor_requests(*counts)
     if out.get("stop_reason"):
@@ -625,8 +643,9 @@ def render(runs: dict[str, Run], mach: dict[str, Any], args: argparse.Namespace,
     for r in runs.values():
         per = ", ".join(f"{k} {v['peak_rss_mb']:,.0f} MB" for k, v in r.steps.items())
         w(f"- {r.name}: {per}; {r.detail.get('windows', 1)} window(s); CPU (user+sys) {r.cpu_s:.0f} s; "
-          f"the simulator saw {r.server_requests} requests ({r.rate_limited} answered 429 for the rate) "
-          f"and used {r.sim_cpu_s:.0f} s CPU")
+          f"the simulator saw {r.server_requests} requests ({r.rate_limited} answered 429 for the rate"
+          + (f"; its tightest {int(r.rate_limit or 0) + 1} consecutive requests spanned {r.tightest_s:.3f} s"
+             if r.tightest_s is not None else "") + f") and used {r.sim_cpu_s:.0f} s CPU")
     return "\n".join(lines)
 
 

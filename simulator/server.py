@@ -114,6 +114,8 @@ class GongSimulator:
         self._deleted: set[str] = set()
         self._recent: deque[float] = deque()
         self._rate_limited = 0  # requests answered 429 because of the per-second rate
+        # When each of the last requests was let through (monotonic seconds): how close a client came to the rate.
+        self._admitted: deque[float] = deque(maxlen=10_000)
         self._quota_day: str = ""
         self._quota_used = 0
         self._error_rng = random.Random(f"{cfg.seed}:errors")
@@ -234,7 +236,8 @@ class GongSimulator:
         return self.data.by_id[call_id]
 
     def stats(self) -> JSON:
-        """Request counts per path and private ids sent to the transcript endpoint."""
+        """Request counts per path, private ids sent to the transcript endpoint, quota and rate facts (with
+        when each of the last 10,000 requests was let through, on the monotonic clock)."""
         with self._lock:
             return {
                 "requests": dict(self._path_counts),
@@ -242,6 +245,7 @@ class GongSimulator:
                 "privateTranscriptRequests": list(self._private_transcript_ids),
                 "quotaUsedToday": self._quota_used,
                 "rateLimited": self._rate_limited,
+                "admittedAt": list(self._admitted),
                 "dailyQuota": self.config.daily_quota,
                 "deletedCalls": sorted(self._deleted),
                 "now": _iso(self.clock.now()),
@@ -347,6 +351,7 @@ class GongSimulator:
                 wait = max(1, math.ceil((midnight - now).total_seconds()))
                 raise ApiError(429, "Daily API quota exceeded", {"Retry-After": str(wait)})
             self._recent.append(mono)
+            self._admitted.append(mono)
             self._quota_used += 1
             fail = cfg.error_rate > 0 and self._error_rng.random() < cfg.error_rate
         if fail:

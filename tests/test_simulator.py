@@ -333,6 +333,9 @@ def test_private_calls_and_stats(sim: GongSimulator) -> None:
     stats = get(sim, "/_sim/stats", headers={}).json()
     assert stats["privateTranscriptRequests"] == private[:1]
     assert stats["requests"]["/v2/calls/transcript"] == 2
+    admitted = stats["admittedAt"]  # when each request was let through: how close a client came to the rate
+    api = sum(n for path, n in stats["requests"].items() if path.startswith("/v2/"))
+    assert len(admitted) == api > 2 and admitted == sorted(admitted)
 
 
 def test_ids_are_long_digit_strings(sim: GongSimulator) -> None:
