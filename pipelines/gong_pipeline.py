@@ -265,8 +265,8 @@ class _SyncRunner:
                     # A chunk that took no page means the calls were not read at all: nothing is left. A last
                     # chunk that held back the reads of its last pages is loaded first, then a tail reads them.
                     stopped = bool(self.client.stop_reason)
-                    done = (pages is None or pages.exhausted or not pages.taken or stopped) and not (
-                        pages is not None and pages.tail_pending and not stopped)
+                    tail_next = pages is not None and pages.tail_pending and not stopped
+                    done = not tail_next and (pages is None or pages.exhausted or not pages.taken or stopped)
                     if done:
                         if ahead is not None:
                             ahead.close()

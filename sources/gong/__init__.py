@@ -198,10 +198,9 @@ def _hints(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, parent: Optional[DltResource],
-                    include_media: bool, seen_call_ids: Optional[set[str]] = None,
-                    calls_read: Optional[_CallsRead] = None,
+                    include_media: bool, seen_call_ids: Optional[set[str]], calls_read: _CallsRead,
                     nested_tables: Optional[NestedTables] = None) -> DltResource:
-    calls_read = calls_read or _CallsRead(None)
+    # One `calls_read` for the calls and every resource that follows them: the calls state waits for all.
     if endpoint.kind == "calls":
         return _calls_resource(client, endpoint, window, include_media, seen_call_ids, calls_read, nested_tables)
     if endpoint.kind == "transcripts":
@@ -365,10 +364,9 @@ def _page_key(rows: list[dict[str, Any]]) -> str:
 
 
 def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, include_media: bool,
-                    seen_call_ids: Optional[set[str]] = None, calls_read: Optional[_CallsRead] = None,
+                    seen_call_ids: Optional[set[str]], calls_read: _CallsRead,
                     nested_tables: Optional[NestedTables] = None) -> DltResource:
     ctx = {"includeMedia": include_media}
-    calls_read = calls_read or _CallsRead(None)
     chunked = calls_read.chunked
 
     def split(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

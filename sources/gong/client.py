@@ -424,8 +424,8 @@ class GongClient:
                     page_params["cursor"] = cursor
                 else:
                     page_body = {**(page_body or {}), "cursor": cursor}
-            # `decoded`: the page as `decode` read it, by the reader ahead if it did (it is not read twice). Pages
-            # read as JSON are kept as received: Python's objects take ~5x the memory of their JSON.
+            # `decoded`: the page as `decode` read it, by the reader ahead if it did (not read twice); pages read as
+            # JSON are kept as received (Python's objects take ~5x the memory of their JSON).
             status, content, text, keep, decoded = self._fetch(method, path, page_params or None, page_body, label)
             if decode is None:
                 decoded = None
@@ -436,10 +436,17 @@ class GongClient:
                 keep(decoded)  # a decoded answer is kept: the resource meets the same one, and any fault in it
             if decoded is not None:
                 records, paging = decoded
-            elif payload is None:
-                return
             else:
-                records, paging = _page_of(payload, data_key, path)
+                if payload is None:
+                    return
+                records = payload.get(data_key)
+                if records is None:
+                    records = []
+                if isinstance(records, dict):
+                    records = [records]
+                if not isinstance(records, list):
+                    raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
+                paging = payload.get("records") or {}
             cursor = paging.get("cursor")
             if len(records):
                 yield (records, not cursor, paging.get("totalRecords")) if report_last else records
@@ -503,18 +510,6 @@ class GongClient:
         if not isinstance(payload, dict):
             raise GongApiError(f"Gong's answer to {path} is not a JSON object.")
         return payload
-
-
-def _page_of(payload: dict[str, Any], data_key: str, path: str) -> tuple[list[Any], dict[str, Any]]:
-    """The records (`data_key`; one object is a page of one) and the paging part of a decoded answer."""
-    records = payload.get(data_key)
-    if records is None:
-        records = []
-    if isinstance(records, dict):
-        records = [records]
-    if not isinstance(records, list):
-        raise GongApiError(f"Gong's answer to {path} has no list under '{data_key}'.")
-    return records, payload.get("records") or {}
 
 
 def validate_base_url(base_url: Optional[str]) -> str:
