@@ -114,7 +114,7 @@ class GongSimulator:
         self._deleted: set[str] = set()
         self._recent: deque[float] = deque()
         self._rate_limited = 0  # requests answered 429 because of the per-second rate
-        # When each of the last requests was let through (monotonic seconds): how close a client came to the rate.
+        # When each of the last requests let through arrived (monotonic seconds): how close a client came to the rate.
         self._admitted: deque[float] = deque(maxlen=10_000)
         self._quota_day: str = ""
         self._quota_used = 0
@@ -237,7 +237,7 @@ class GongSimulator:
 
     def stats(self) -> JSON:
         """Request counts per path, private ids sent to the transcript endpoint, quota and rate facts (with
-        when each of the last 10,000 requests was let through, on the monotonic clock)."""
+        when each of the last 10,000 requests let through arrived, on the monotonic clock)."""
         with self._lock:
             return {
                 "requests": dict(self._path_counts),
@@ -252,8 +252,13 @@ class GongSimulator:
             }
 
     # ------------------------------------------------------------ dispatch
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes) -> Response:
-        """Answer one HTTP request (transport independent)."""
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes,
+               arrived: float | None = None) -> Response:
+        """Answer one HTTP request (transport independent) that `arrived` at that monotonic time (default: now).
+
+        Gong counts its rate limit where requests arrive; the time this process then takes to read and
+        parse one (longer while another thread builds a large answer) is not the client's doing."""
+        arrived = time.monotonic() if arrived is None else arrived
         parts = urlsplit(raw_path)
         path = parts.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -274,7 +279,7 @@ class GongSimulator:
             entry: JSON = {"method": method, "path": path, "query": query, "body": body, "status": 0}
             self.request_log.append(entry)
         try:
-            resp = self._route(method, path, query, headers, body, body_error, rid)
+            resp = self._route(method, path, query, headers, body, body_error, rid, arrived)
         except ApiError as err:
             resp = _json(err.status, {"requestId": rid, "errors": [err.message]}, err.headers)
         except Exception as err:  # noqa: BLE001 - a simulator must answer, not die
@@ -283,7 +288,7 @@ class GongSimulator:
         return resp
 
     def _route(self, method: str, path: str, query: JSON, headers: dict[str, str], body: Any,
-               body_error: bool, rid: str) -> Response:
+               body_error: bool, rid: str, arrived: float) -> Response:
         if path.startswith("/_sim/"):
             if body_error:
                 raise ApiError(400, "Malformed JSON body")
@@ -301,7 +306,7 @@ class GongSimulator:
             raise ApiError(405, f"Method {method} is not allowed on {path}")
         if headers.get("authorization", "").strip() not in self._auth_ok:
             raise ApiError(401, "Unauthorized: missing or invalid credentials")
-        self._admit()
+        self._admit(arrived)
         if self.config.latency_ms:
             time.sleep(self.config.latency_ms / 1000)
         if body_error:
@@ -331,15 +336,17 @@ class GongSimulator:
                 return route, params
         return None, {}
 
-    def _admit(self) -> None:
-        """Apply rate limit, daily quota and injected errors."""
+    def _admit(self, arrived: float) -> None:
+        """Apply rate limit (to the requests arrived in the second before `arrived`), daily quota and injected
+        errors."""
         cfg = self.config
         with self._lock:
-            mono = time.monotonic()
+            mono = arrived
             if cfg.rate_limit:
-                while self._recent and mono - self._recent[0] >= 1.0:
+                # Handled in about the order they arrived, not exactly: keep a little history, count the second.
+                while self._recent and mono - self._recent[0] >= 2.0:
                     self._recent.popleft()
-                if len(self._recent) >= cfg.rate_limit:
+                if sum(1 for t in self._recent if mono - 1.0 < t <= mono) >= cfg.rate_limit:
                     self._rate_limited += 1
                     raise ApiError(429, "Too many requests: rate limit exceeded", {"Retry-After": "1"})
             now = self.clock.now()
@@ -648,11 +655,15 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "GongSimulator/1.0"
     sim: GongSimulator
 
+    def parse_request(self) -> bool:
+        self.arrived = time.monotonic()  # the request line was just read: the request is here
+        return super().parse_request()
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        resp = self.sim.handle(self.command, self.path, headers, raw)
+        resp = self.sim.handle(self.command, self.path, headers, raw, getattr(self, "arrived", None))
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
