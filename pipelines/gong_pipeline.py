@@ -341,10 +341,27 @@ class _SyncRunner:
         if not self.options.get("prefetch", True):
             return None
         try:
-            return prefetch_calls(self.client, names, self._first_calls_body(*window), seed=seed)
+            return prefetch_calls(self.client, names, self._first_calls_body(*window), seed=seed,
+                                  schema=self._schema_copy(names))
         except Exception as exc:  # reading ahead only saves time: never fail a run for it
             logger.debug("not reading ahead: %s", type(exc).__name__)
             return None
+
+    def _schema_copy(self, names: Sequence[str]) -> Any:
+        """A copy of the schema the calls will be extracted with, for the reader ahead to split each page of
+        calls into its rows and nested tables as it arrives (its thread's CPU time is mostly free, the
+        pipeline's is not); None when the calls' nested tables are left to dlt's normalizer."""
+        import dlt
+
+        from sources.gong import apply_contract
+
+        if self.nested is None or "calls" not in names or self._file_format() != "parquet":
+            return None
+        # A full refresh extracts into a new schema; otherwise the pipeline's own goes on.
+        stored = self.pipeline.schemas["gong"] if not self.refresh and "gong" in self.pipeline.schemas else None
+        schema = stored.clone() if stored is not None else dlt.Schema("gong")
+        apply_contract(schema)
+        return schema
 
     def _source(self, start: Optional[str], end: Optional[str], names: Sequence[str],
                 seen: Optional[set[str]] = None, pages: Any = None) -> Any:

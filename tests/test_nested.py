@@ -18,7 +18,7 @@ from dlt.normalize.items_normalizers.jsonl import JsonLItemsNormalizer
 from simulator import GongSimulator
 from sources.gong import apply_contract, first_calls_request
 from sources.gong.client import ClientSettings, GongClient
-from sources.gong.nested import NestedTables, root_row_id, split_nested
+from sources.gong.nested import NestedTables, root_row_id, schema_agrees, split_nested
 from sources.gong.rows import call_row
 from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, GongFixture, RecordingSession, Warehouse, sim_config
 from tests.test_incremental import snapshot, sync
@@ -256,3 +256,34 @@ def test_postgres_keeps_dlts_normalizer(gong: GongFixture, tmp_path: Path) -> No
         assert pg.count("calls__parties") > len(ids)
     finally:
         pg.drop()
+
+
+def test_a_split_made_with_a_copy_of_the_schema_holds_only_while_the_schema_agrees(
+        calls: list[dict[str, Any]]) -> None:
+    schema = contract_schema()
+    facts: dict[str, Any] = {}
+    split = split_nested(calls[:20], "calls", "id", schema.clone(), None, facts)
+    assert split is not None and facts["tables"] and facts["whole"]
+    assert schema_agrees(schema, facts), "the schema the copy was made of splits the same way"
+    again = split_nested(calls[:20], "calls", "id", schema)
+    assert again is not None and again[0] == split[0]
+    assert {n: t.to_pylist() for n, t in again[1].items()} == {n: t.to_pylist() for n, t in split[1].items()}
+
+    retyped = schema.clone()
+    retyped.tables["calls__parties"]["columns"]["title"]["data_type"] = "bigint"
+    assert not schema_agrees(retyped, facts), "a column of another type"
+    learned = schema.clone()  # a column the copy did not know (only nulls of it on the page)
+    learned.tables["calls__parties"]["columns"]["seating_position"] = {"name": "seating_position",
+                                                                       "data_type": "text", "nullable": True}
+    page = copy.deepcopy(calls[:20])
+    next(c for c in page if c["parties"])["parties"][0]["seatingPosition"] = None
+    facts = {}
+    assert split_nested(page, "calls", "id", schema.clone(), None, facts) is not None
+    assert schema_agrees(schema, facts) and not schema_agrees(learned, facts), "the column would be written here"
+    kept_whole = schema.clone()
+    kept_whole.tables["calls__parties"]["columns"]["context"] = {"name": "context", "data_type": "json",
+                                                                  "nullable": True}
+    assert not schema_agrees(kept_whole, facts), "a list now kept as JSON"
+    other = dlt.Schema("gong", normalizers={"names": "sql_cs_v1"})
+    apply_contract(other)
+    assert not schema_agrees(other, facts), "another naming convention"

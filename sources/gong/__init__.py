@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -28,7 +29,7 @@ from dlt.sources import DltResource
 
 from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
-from .nested import NestedTables, split_nested, write_into_current_package
+from .nested import NestedTables, schema_agrees, split_nested, write_into_current_package
 from .prefetch import DEFAULT_MAX_BYTES, Answer, ChunkedPages, Prefetcher, request_key
 from .rows import TRANSCRIPT_SCHEMA, transcript_table
 from .settings import (
@@ -313,6 +314,100 @@ def _calls_body(window: SyncWindow, synced_until: Optional[str], include_media: 
     return start, end, body
 
 
+class CallsPage:
+    """A page of /v2/calls/extensive as the reader ahead read it, off the resource's thread: the rows of
+    its non-private calls split into their root rows and nested Arrow tables (`split_nested`, with a
+    copy of the source's schema, whose `facts` the resource checks against its own before it takes the
+    split), what the resource and the reader ahead need of its calls, and the answer as received (the
+    resource splits that itself when the split it was given does not hold)."""
+
+    __slots__ = ("count", "calls", "ids", "private", "rows_count", "roots", "tables", "facts", "keys", "content",
+                 "_reread", "nbytes")
+
+    def __init__(self, count: int, calls: list[tuple[Any, Any]], ids: list[str], rows_count: int,
+                 roots: list[dict[str, Any]], tables: dict[str, pa.Table], facts: dict[str, Any],
+                 content: bytes, reread: Any) -> None:
+        self.count = count  # records on the page, private ones included
+        self.calls = calls  # (id, isPrivate) of each record, as the reader ahead follows them
+        self.ids = ids  # ids of the non-private calls
+        self.private = count - len(ids)
+        self.rows_count = rows_count
+        self.roots, self.tables, self.facts = roots, tables, facts
+        self.keys = frozenset(str(r.get("id")) for r in roots)
+        self.content = content
+        self._reread = reread
+        # What the store counts for it beside the answer (`Answer.size`): the Arrow tables, and the root rows
+        # (Python objects: about half the answer's bytes, measured with tracemalloc on the simulator's calls).
+        self.nbytes = sum(t.nbytes for t in tables.values()) + len(content) // 2
+
+    def __len__(self) -> int:
+        return self.count
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The call rows of the page's non-private calls, made again from the answer as received."""
+        return self._reread(self.content)
+
+
+def _as_received(content: bytes) -> None:
+    """The resource's own reads of calls are decoded as usual (`GongClient.paginate(decode=...)`); pages the
+    reader ahead read come as it kept them (decoded, and maybe a `CallsPage`)."""
+    return None
+
+
+def _json_page(data_key: str) -> Any:
+    """A `decode` for the reader ahead's pages of calls: the page's records and paging, read once for both the
+    reader (ids and cursor) and the resource; None (decoded as usual) for an answer of another shape."""
+
+    def decode(content: bytes) -> Optional[tuple[list[dict[str, Any]], dict[str, Any]]]:
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        records, paging = payload.get(data_key), payload.get("records") or {}
+        if not isinstance(records, list) or not isinstance(paging, dict) or not all(
+                isinstance(c, dict) for c in records):
+            return None
+        return records, paging
+
+    return decode
+
+
+def calls_page_preparer(endpoint: Endpoint, include_media: bool, schema: dlt.Schema) -> Any:
+    """A `prepare` for the reader ahead (`Prefetcher(prepare=...)`): turns a kept page of calls (its records and
+    paging) into a `CallsPage` split with `schema` (a copy of the source's, used by that thread alone), or
+    None for a page the split declines (the resource then reads the answer as received)."""
+    ctx = {"includeMedia": include_media}
+
+    def kept_rows(records: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+        kept = [c for c in records if not (c.get("metaData") or {}).get("isPrivate")]
+        return _rows(endpoint, kept, ctx), [str((c.get("metaData") or {}).get("id")) for c in kept]
+
+    def reread(content: bytes) -> list[dict[str, Any]]:
+        return kept_rows(json.loads(content)[endpoint.data_key])[0]
+
+    def prepare(decoded: Any, content: bytes) -> Optional[tuple[CallsPage, dict[str, Any]]]:
+        records, paging = decoded
+        if not isinstance(records, list):
+            return None
+        try:
+            rows, ids = kept_rows(records)
+            facts: dict[str, Any] = {}
+            done = split_nested(rows, endpoint.name, "id", schema, None, facts)
+            if done is None:
+                return None
+            metas = [c.get("metaData") or {} for c in records]
+            page = CallsPage(len(records), [(m.get("id"), m.get("isPrivate")) for m in metas], ids, len(rows),
+                             done[0], done[1], facts, content, reread)
+        except Exception as exc:  # the resource reads the answer itself, and reports what is wrong with it
+            logger.debug("a page of calls is left to the resource: %s", type(exc).__name__)
+            return None
+        return page, paging
+
+    return prepare
+
+
 class _CallsRead:
     """What the calls resource and the resources that follow its pages (transcripts, call access) share in
     one extract: the window's `ChunkedPages`, if any, and when the window's calls state may advance.
@@ -380,6 +475,18 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
         nested_tables.add(tables)
         return roots
 
+    def split_prepared(page: CallsPage) -> list[dict[str, Any]]:
+        """The rows to yield of a page the reader ahead split already: its split as it is when this
+        extract's schema would split it the same way and none of its calls was taken in this extract
+        already; otherwise split here, from the answer as received."""
+        if nested_tables is not None and page.keys.isdisjoint(nested_tables.seen) and schema_agrees(
+                dlt.current.source_schema(), page.facts):
+            nested_tables.seen.update(page.keys)
+            nested_tables.add(page.tables)
+            return page.roots
+        logger.debug("calls: the page the reader ahead split is split again (another schema, or a call seen before)")
+        return split(page.rows())
+
     def flush() -> None:
         """Writes the nested tables built in this extract into its load package, before dlt commits it."""
         if nested_tables is not None:
@@ -420,13 +527,24 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
             logger.info("calls: syncing calls started in [%s, %s)", start.isoformat(), end.isoformat())
             if chunked is not None:
                 chunked.begin(client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body,
-                                              report_last=True), **read)
+                                              report_last=True, decode=_as_received), **read)
                 read = chunked.context
                 pages = chunked.chunk()
             else:
-                pages = client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body)
+                pages = client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body,
+                                        decode=_as_received)
         try:
             for page in pages:
+                if isinstance(page, CallsPage):  # read, and split, by the reader ahead
+                    read["private"] += page.private
+                    if seen_call_ids is not None:
+                        seen_call_ids.update(page.ids)
+                    read["synced"] += page.rows_count
+                    logger.info("calls: %d calls so far (%d private skipped)", read["synced"], read["private"])
+                    if page.rows_count:
+                        calls_read.handed()
+                        yield split_prepared(page)
+                    continue
                 kept = [c for c in page if not (c.get("metaData") or {}).get("isPrivate")]
                 read["private"] += len(page) - len(kept)
                 if seen_call_ids is not None:
@@ -544,10 +662,13 @@ def prefetch_calls(
     max_bytes: int = DEFAULT_MAX_BYTES,
     workers: Optional[int] = None,
     seed: Optional[dict[str, Answer]] = None,
+    schema: Optional[dlt.Schema] = None,
 ) -> Optional[Prefetcher]:
     """Starts reading ahead, in the background, the calls (and their transcripts and other per-call-batch
     resources among `resources`) that the calls resource reads from its first request `body` (see
-    `first_calls_request`).
+    `first_calls_request`). With a `schema` (a copy of the source's, for this reader alone), each page of
+    calls is also split into its rows and nested tables soon after it arrives (`calls_page_preparer`, on a
+    thread of its own): the resource then takes them instead of making them.
 
     Returns the running Prefetcher (close it when the window was extracted), or None when there is
     nothing to read ahead. The reading goes through `client`, so the limiter, budget and counts hold.
@@ -559,9 +680,16 @@ def prefetch_calls(
     if body is None or (calls.name not in selected and not children):
         return None
 
+    prepare = None
+    if schema is not None and calls.name in selected:
+        media = bool(((body.get("contentSelector") or {}).get("exposedFields") or {}).get("media"))
+        prepare = calls_page_preparer(calls, media, schema)
+
     def plan(reader: GongClient, submit: Any) -> None:
         sent: set[str] = set()
-        for page in reader.paginate(calls.method, calls.path, calls.data_key, body=body):
+        # Pages to prepare are kept decoded until they are (the reader reads them anyway); the others as received.
+        decode = _json_page(calls.data_key) if prepare is not None else None
+        for page in reader.paginate(calls.method, calls.path, calls.data_key, body=body, decode=decode):
             metas = [c.get("metaData") or {} for c in page]
             ids = _unread_call_ids(((m.get("id"), m.get("isPrivate")) for m in metas), sent)
             for child in children:
@@ -573,7 +701,8 @@ def prefetch_calls(
 
     root = request_key(calls.method, calls.path, None, body)
     paths = {calls.path, *(child.path for child in children)}
-    return Prefetcher(client, plan, paths, root=root, max_bytes=max_bytes, workers=workers, seed=seed).start()
+    return Prefetcher(client, plan, paths, root=root, max_bytes=max_bytes, workers=workers, seed=seed,
+                      prepare=prepare).start()
 
 
 @with_config(sections=("sources", "gong"))

@@ -284,8 +284,9 @@ class GongClient:
         if prefetcher is not None and prefetcher.in_background():
             seeded = prefetcher.seeded(key)
             if seeded is not None:  # answered before the reading ahead began (see `request_kept`)
-                prefetcher.put(key, seeded.status, seeded.content)
-                return seeded.status, seeded.content, None, None, None
+                def keep_seeded(decoded: Any) -> None:
+                    prefetcher.put(key, seeded.status, seeded.content, decoded)
+                return seeded.status, seeded.content, None, keep_seeded, None
         response = self.send(method, path, params=params, json_body=body, label=label)
         keep = None
         if prefetcher is not None and prefetcher.in_background():

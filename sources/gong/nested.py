@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
 import pyarrow as pa
@@ -36,7 +36,7 @@ from dlt.common.schema import Schema
 from dlt.common.storages.load_package import LoadPackageStateInjectableContext, ParsedLoadJobFileName
 from dlt.common.utils import digest128
 
-__all__ = ["NestedTables", "root_row_id", "split_nested", "write_into_current_package"]
+__all__ = ["NestedTables", "root_row_id", "schema_agrees", "split_nested", "write_into_current_package"]
 
 ROW_ID, PARENT_ID, LIST_IDX, ROOT_ID, VALUE = "_dlt_id", "_dlt_parent_id", "_dlt_list_idx", "_dlt_root_id", "value"
 EMPTY_KEY = "_empty"  # dlt's name for an empty key
@@ -184,9 +184,21 @@ def _column(table: str, column: str, values: list[Any], spec: Optional[dict[str,
         raise Declined(f"{table}.{column} does not fit {data_type}") from None
 
 
-def _to_arrow(schema: Schema, table: str, rows: list[dict[str, Any]]) -> pa.Table:
+def _columns_signature(schema: Schema, table: str, present: Iterable[str]) -> tuple[Any, ...]:
+    """What `_to_arrow` reads of the schema for a table with the `present` columns: the known ones in the
+    schema's order with their type and nullability, and the ones the schema does not know."""
+    known = schema.get_table_columns(table) if table in schema.tables else {}
+    present = set(present)
+    return (tuple((c, spec.get("data_type"), bool(spec.get("nullable", True))) for c, spec in known.items()
+                  if c in present), tuple(sorted(present.difference(known))))
+
+
+def _to_arrow(schema: Schema, table: str, rows: list[dict[str, Any]],
+              facts: Optional[dict[str, Any]] = None) -> pa.Table:
     known = schema.get_table_columns(table) if table in schema.tables else {}
     present = set().union(*rows)
+    if facts is not None:
+        facts["tables"][table] = (frozenset(present), _columns_signature(schema, table, present))
     arrays, fields = [], []
     # In the schema's order, so that dlt can take the file as it is.
     for column in [*(c for c in known if c in present), *sorted(present.difference(known))]:
@@ -198,15 +210,20 @@ def _to_arrow(schema: Schema, table: str, rows: list[dict[str, Any]]) -> pa.Tabl
 
 
 def split_nested(rows: Sequence[dict[str, Any]], table: str, key: str, schema: Schema,
-                 seen: Optional[set[str]] = None) -> Optional[tuple[list[dict[str, Any]], dict[str, pa.Table]]]:
+                 seen: Optional[set[str]] = None, facts: Optional[dict[str, Any]] = None,
+                 ) -> Optional[tuple[list[dict[str, Any]], dict[str, pa.Table]]]:
     """Splits root rows of `table` (keyed by their field `key`) into the rows without their lists and
     the nested tables dlt would make of those lists, as Arrow tables by name.
 
     Each root row gets a `_dlt_id` derived from its key (`root_row_id`). A row whose key is in `seen`
     (already taken in this load) is left out, since two copies of it would share their nested rows'
     ids; the keys taken are added to `seen`. Returns None when dlt must normalize the page itself.
+    A `facts` dict is filled with everything of `schema` the split read (`schema_agrees` tells whether
+    another schema would have given the very same split).
     """
     names = _Names(schema)
+    if facts is not None:
+        facts.update(naming=_naming_facts(schema), tables={}, whole=names._nested)
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     roots: list[dict[str, Any]] = []
     batch_keys: set[str] = set()
@@ -223,12 +240,34 @@ def split_nested(rows: Sequence[dict[str, Any]], table: str, key: str, schema: S
             _, lists = _flatten(names, table, row)
             _nested_rows(names, lists, root_path, root_id, root_id, out)
             roots.append(root)
-        tables = {name: _to_arrow(schema, name, nested) for name, nested in out.items() if nested}
+        tables = {name: _to_arrow(schema, name, nested, facts) for name, nested in out.items() if nested}
     except Declined:
         return None
     if seen is not None:
         seen.update(batch_keys)
     return roots, tables
+
+
+def _naming_facts(schema: Schema) -> tuple[Any, ...]:
+    naming = schema.naming
+    return (type(naming).__module__, type(naming).__qualname__, getattr(naming, "max_length", None),
+            schema._normalizers_config.get("use_break_path_on_normalize", True))
+
+
+def schema_agrees(schema: Schema, facts: dict[str, Any]) -> bool:
+    """Whether `split_nested` would split the same rows the same way with `schema` as with the schema it
+    recorded `facts` of (e.g. a copy taken earlier, used off the resource's thread): the same naming,
+    the same answer for every dict or list it met, the same columns, types and order for every table."""
+    try:
+        if facts.get("naming") != _naming_facts(schema):
+            return False
+        for (table, column), whole in facts["whole"].items():
+            if helpers.is_nested_type(schema, table, column, DEPTH) != whole:
+                return False
+        return all(_columns_signature(schema, table, present) == signature
+                   for table, (present, signature) in facts["tables"].items())
+    except (KeyError, TypeError, AttributeError):
+        return False
 
 
 def _without_lists(row: dict[str, Any]) -> dict[str, Any]:

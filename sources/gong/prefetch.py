@@ -9,6 +9,11 @@ request, and sends the request itself otherwise. A wrong guess costs requests, n
 
 Only answers a resource takes as data are kept (a 200, or Gong's "No ... found" 404); an error ends
 the background reading and the resource meets the same error when it sends that request itself.
+
+A `prepare` function turns each page the reader of pages kept into what the resource takes (a page of
+calls: its rows, split into root rows and nested Arrow tables), on a thread of its own: that CPU time then
+falls while the pipeline waits for answers, not after the last one, and the reader sends the next page
+meanwhile.
 """
 
 from __future__ import annotations
@@ -62,8 +67,11 @@ class Answer:
 
     @property
     def size(self) -> int:
-        """Bytes the answer holds: the body and the decoded records (Arrow tables say how many bytes)."""
+        """Bytes the answer holds: the body and the decoded records (Arrow tables and prepared pages say how
+        many bytes; a list of Python objects takes about 5x its JSON)."""
         records = self.decoded[0] if self.decoded is not None else None
+        if isinstance(records, list):
+            return 6 * len(self.content)
         return len(self.content) + int(getattr(records, "nbytes", 0) or 0)
 
 
@@ -94,7 +102,8 @@ class Prefetcher:
     def __init__(self, client: Any, plan: Callable[[Any, Callable[..., None]], None],
                  paths: set[str], root: Optional[str] = None, max_bytes: int = DEFAULT_MAX_BYTES,
                  workers: Optional[int] = None, name: str = "gong-prefetch",
-                 seed: Optional[dict[str, Answer]] = None) -> None:
+                 seed: Optional[dict[str, Answer]] = None,
+                 prepare: Optional[Callable[[Any, bytes], Any]] = None) -> None:
         self._client = client
         self._plan = plan
         self._paths = set(paths)
@@ -119,6 +128,15 @@ class Prefetcher:
         rate = getattr(client, "rate_limit", None)
         self._rate: Optional[float] = rate if rate else None
         self.lead = math.ceil(LEAD_S * self._rate) if self._rate else 0
+        # `prepare(decoded, content)` turns a decoded answer of the reader of pages into what the resource takes
+        # (None: the answer as received), on a thread of its own: the reader sends the next page meanwhile.
+        self._prepare = prepare
+        self._to_prepare: dict[str, None] = {}  # keys in the order they arrived
+        self._preparing: Optional[str] = None
+        self._preparer: Optional[threading.Thread] = None
+        if prepare is not None:
+            self._preparer = threading.Thread(target=self._run_preparer, name=f"{name}-prepare", daemon=True)
+        self.prepared = 0
         self.fetched = 0
         self.hits = 0
         self.peak_bytes = 0
@@ -129,6 +147,8 @@ class Prefetcher:
     def start(self) -> Prefetcher:
         self._client.attach_prefetcher(self)
         self._thread.start()
+        if self._preparer is not None:
+            self._preparer.start()
         return self
 
     def close(self) -> None:
@@ -136,14 +156,16 @@ class Prefetcher:
         with self._cond:
             self._cancelled = True
             self._cond.notify_all()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join()
+        for thread in (self._thread, self._preparer):
+            if thread is not None and thread.is_alive() and threading.current_thread() is not thread:
+                thread.join()
         self._client.detach_prefetcher(self)
         with self._cond:
             unused = len(self._answers)
             self._answers.clear()
             self._bytes = 0
-        logger.debug("prefetch: %d answers fetched ahead, %d used, %d unused", self.fetched, self.hits, unused)
+        logger.debug("prefetch: %d answers fetched ahead, %d used, %d unused, %d pages prepared", self.fetched,
+                     self.hits, unused, self.prepared)
 
     def in_background(self) -> bool:
         """True in the threads that read ahead (their requests are kept, not answered from the store)."""
@@ -207,6 +229,8 @@ class Prefetcher:
             self.peak_bytes = max(self.peak_bytes, self._bytes)
             self.largest = max(self.largest, answer.size)
             self.fetched += 1
+            if self._prepare is not None and decoded is not None and not worker:
+                self._to_prepare[key] = None
             self._cond.notify_all()
 
     def take(self, key: str, path: str, has_cursor: bool) -> Optional[Answer]:
@@ -221,6 +245,9 @@ class Prefetcher:
                 self._cancelled = True
                 self._cond.notify_all()
             while True:
+                if (key == self._preparing or key in self._to_prepare) and not self._cancelled:
+                    self._cond.wait()  # it is about to be prepared: the same work, done once
+                    continue
                 answer = self._answers.pop(key, None)
                 if answer is not None:
                     self._bytes -= answer.size
@@ -238,6 +265,40 @@ class Prefetcher:
                 self._cond.wait()
 
     # ------------------------------------------------------------------------------- background
+
+    def _run_preparer(self) -> None:
+        """Prepares the kept pages in the order they arrived (a resource asking for one waits until it is), until
+        the reading ahead ends and nothing is left to prepare, or it is stopped."""
+        while True:
+            with self._cond:
+                while not self._to_prepare and not (self._done or self._cancelled):
+                    self._cond.wait()
+                if self._cancelled or not self._to_prepare:
+                    return
+                key = next(iter(self._to_prepare))
+                del self._to_prepare[key]
+                answer = self._answers.get(key)
+                if answer is None or answer.decoded is None:
+                    self._cond.notify_all()
+                    continue
+                self._preparing = key
+            try:
+                prepared = self._prepare(answer.decoded, answer.content)  # type: ignore[misc]
+            except Exception as exc:  # only a saving: the resource reads the answer itself
+                logger.debug("prefetch: a page was not prepared: %s", type(exc).__name__)
+                prepared = None
+            with self._cond:
+                self._preparing = None
+                self._cond.notify_all()
+                if self._answers.get(key) is not answer:
+                    continue  # forgotten meanwhile (the reading was stopped)
+                # Declined: the decoded records go (they take ~5x the answer's memory); the resource reads it.
+                replacement = Answer(answer.status, answer.content, prepared)
+                self._answers[key] = replacement
+                self._bytes += replacement.size - answer.size
+                self.peak_bytes = max(self.peak_bytes, self._bytes)
+                self.prepared += prepared is not None
+                self._cond.notify_all()
 
     def _run(self) -> None:
         self._local.background = True
