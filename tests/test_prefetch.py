@@ -386,3 +386,44 @@ def test_pages_of_calls_split_by_the_reader_ahead_load_what_the_resource_would_m
     ours, theirs, redone = every_row(ahead), every_row(plain), every_row(again)
     assert len(ours) >= 20 and sum(map(len, ours.values())) > 1000
     assert ours == theirs == redone
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread's end is the test
+def test_a_preparer_that_fails_leaves_the_pages_to_be_taken_as_kept() -> None:
+    import threading
+
+    from sources.gong.prefetch import Prefetcher
+
+    class Client:
+        rate_limit = None
+
+        def attach_prefetcher(self, prefetcher: Any) -> None:
+            pass
+
+        def detach_prefetcher(self, prefetcher: Any) -> None:
+            pass
+
+        def answered_once(self) -> bool:
+            return True
+
+    holder: list[Prefetcher] = []
+
+    def plan(client: Any, submit: Any) -> None:
+        for n in range(2):
+            holder[0].put(f"page-{n}", 200, b"{}", ([f"call-{n}"], {}))
+
+    def prepare(decoded: Any, content: bytes) -> Any:
+        raise SystemExit  # not an Exception: it ends the preparer's thread
+
+    ahead = Prefetcher(Client(), plan, {"/x"}, workers=0, prepare=prepare)
+    holder.append(ahead)
+    ahead.start()
+    answers: list[Any] = []
+    taker = threading.Thread(target=lambda: answers.extend(
+        ahead.take(f"page-{n}", "/x", has_cursor=n > 0) for n in range(2)), daemon=True)
+    taker.start()
+    taker.join(5)
+    hung = taker.is_alive()
+    ahead.close()
+    assert not hung, "nobody waits for a preparation that will not come"
+    assert [a.decoded for a in answers] == [(["call-0"], {}), (["call-1"], {})]

@@ -318,17 +318,16 @@ class CallsPage:
     """A page of /v2/calls/extensive as the reader ahead read it, off the resource's thread: the rows of
     its non-private calls split into their root rows and nested Arrow tables (`split_nested`, with a
     copy of the source's schema, whose `facts` the resource checks against its own before it takes the
-    split), what the resource and the reader ahead need of its calls, and the answer as received (the
+    split), what the resource needs of its calls, and the answer as received (the
     resource splits that itself when the split it was given does not hold)."""
 
-    __slots__ = ("count", "calls", "ids", "private", "rows_count", "roots", "tables", "facts", "keys", "content",
-                 "_reread", "nbytes")
+    __slots__ = ("count", "ids", "private", "rows_count", "roots", "tables", "facts", "keys", "content", "_reread",
+                 "nbytes")
 
-    def __init__(self, count: int, calls: list[tuple[Any, Any]], ids: list[str], rows_count: int,
+    def __init__(self, count: int, ids: list[str], rows_count: int,
                  roots: list[dict[str, Any]], tables: dict[str, pa.Table], facts: dict[str, Any],
                  content: bytes, reread: Any) -> None:
         self.count = count  # records on the page, private ones included
-        self.calls = calls  # (id, isPrivate) of each record, as the reader ahead follows them
         self.ids = ids  # ids of the non-private calls
         self.private = count - len(ids)
         self.rows_count = rows_count
@@ -397,9 +396,7 @@ def calls_page_preparer(endpoint: Endpoint, include_media: bool, schema: dlt.Sch
             done = split_nested(rows, endpoint.name, "id", schema, None, facts)
             if done is None:
                 return None
-            metas = [c.get("metaData") or {} for c in records]
-            page = CallsPage(len(records), [(m.get("id"), m.get("isPrivate")) for m in metas], ids, len(rows),
-                             done[0], done[1], facts, content, reread)
+            page = CallsPage(len(records), ids, len(rows), done[0], done[1], facts, content, reread)
         except Exception as exc:  # the resource reads the answer itself, and reports what is wrong with it
             logger.debug("a page of calls is left to the resource: %s", type(exc).__name__)
             return None

@@ -133,6 +133,7 @@ class Prefetcher:
         self._prepare = prepare
         self._to_prepare: dict[str, None] = {}  # keys in the order they arrived
         self._preparing: Optional[str] = None
+        self._preparer_gone = prepare is None
         self._preparer: Optional[threading.Thread] = None
         if prepare is not None:
             self._preparer = threading.Thread(target=self._run_preparer, name=f"{name}-prepare", daemon=True)
@@ -145,10 +146,17 @@ class Prefetcher:
     # -------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> Prefetcher:
-        self._client.attach_prefetcher(self)
-        self._thread.start()
-        if self._preparer is not None:
-            self._preparer.start()
+        try:
+            if self._preparer is not None:
+                self._preparer.start()
+            self._client.attach_prefetcher(self)
+            self._thread.start()
+        except BaseException:
+            with self._cond:
+                self._cancelled = True
+                self._cond.notify_all()
+            self._client.detach_prefetcher(self)
+            raise
         return self
 
     def close(self) -> None:
@@ -229,7 +237,9 @@ class Prefetcher:
             self.peak_bytes = max(self.peak_bytes, self._bytes)
             self.largest = max(self.largest, answer.size)
             self.fetched += 1
-            if self._prepare is not None and decoded is not None and not worker:
+            # Pages the reader of pages decoded into records (a transcript it read itself is an Arrow table).
+            if (self._prepare is not None and not worker and decoded is not None and isinstance(decoded[0], list)
+                    and not self._preparer_gone):
                 self._to_prepare[key] = None
             self._cond.notify_all()
 
@@ -245,7 +255,8 @@ class Prefetcher:
                 self._cancelled = True
                 self._cond.notify_all()
             while True:
-                if (key == self._preparing or key in self._to_prepare) and not self._cancelled:
+                if (key == self._preparing or key in self._to_prepare) and not (self._cancelled or
+                                                                                 self._preparer_gone):
                     self._cond.wait()  # it is about to be prepared: the same work, done once
                     continue
                 answer = self._answers.pop(key, None)
@@ -269,6 +280,16 @@ class Prefetcher:
     def _run_preparer(self) -> None:
         """Prepares the kept pages in the order they arrived (a resource asking for one waits until it is), until
         the reading ahead ends and nothing is left to prepare, or it is stopped."""
+        try:
+            self._prepare_pages()
+        finally:  # whatever ended it, nobody waits for a preparation any more: the pages are taken as kept
+            with self._cond:
+                self._preparer_gone = True
+                self._to_prepare.clear()
+                self._preparing = None
+                self._cond.notify_all()
+
+    def _prepare_pages(self) -> None:
         while True:
             with self._cond:
                 while not self._to_prepare and not (self._done or self._cancelled):
@@ -292,10 +313,13 @@ class Prefetcher:
                 self._cond.notify_all()
                 if self._answers.get(key) is not answer:
                     continue  # forgotten meanwhile (the reading was stopped)
+                if not (isinstance(prepared, tuple) and len(prepared) == 2):
+                    prepared = None
                 # Declined: the decoded records go (they take ~5x the answer's memory); the resource reads it.
                 replacement = Answer(answer.status, answer.content, prepared)
+                size = replacement.size
                 self._answers[key] = replacement
-                self._bytes += replacement.size - answer.size
+                self._bytes += size - answer.size
                 self.peak_bytes = max(self.peak_bytes, self._bytes)
                 self.prepared += prepared is not None
                 self._cond.notify_all()
