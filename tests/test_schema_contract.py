@@ -84,3 +84,23 @@ def test_a_changed_or_missing_column_breaks_the_contract() -> None:
     changed["users"]["columns"]["brand_new_column"] = {"data_type": "text"}
     problems = broken_promises(contract, changed)
     assert problems == ["calls.duration_s changed type bigint -> text", "users.email_address disappeared"]
+
+
+def test_the_contract_is_applied_again_only_where_the_schema_lost_some_of_it() -> None:
+    from sources.gong import apply_contract
+
+    fresh = dlt.Schema("gong")
+    apply_contract(fresh)
+    schema = dlt.Schema.from_stored_schema(fresh.to_dict())
+    before = schema.to_dict()["tables"]
+    apply_contract(schema)
+    assert schema.to_dict()["tables"] == before, "a schema that holds the contract is left as it is"
+
+    del schema.tables["calls__parties"]["columns"]["title"]
+    schema.tables["calls"]["columns"]["started"]["data_type"] = "text"
+    schema.tables["transcripts"]["write_disposition"] = "append"
+    apply_contract(schema)
+    assert schema.tables["calls__parties"]["columns"]["title"]["data_type"] == "text"
+    assert schema.tables["calls"]["columns"]["started"]["data_type"] == "timestamp"
+    assert schema.tables["transcripts"]["write_disposition"] == "merge"
+    assert not broken_promises(contract_tables(), schema.tables)
