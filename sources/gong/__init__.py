@@ -30,7 +30,7 @@ from dlt.sources import DltResource
 from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
 from .client import ClientSettings, GongClient, GongError, GongStopRun
 from .nested import NestedTables, schema_agrees, split_nested, write_into_current_package
-from .prefetch import DEFAULT_MAX_BYTES, Answer, ChunkedPages, Prefetcher, request_key
+from .prefetch import Answer, ChunkedPages, Prefetcher, request_key
 from .rows import TRANSCRIPT_SCHEMA, transcript_table
 from .settings import (
     CALLS_CONTENT_SELECTOR,
@@ -668,7 +668,7 @@ def prefetch_calls(
     client: GongClient,
     resources: Sequence[str],
     body: Optional[dict[str, Any]],
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: Optional[int] = None,
     workers: Optional[int] = None,
     seed: Optional[dict[str, Answer]] = None,
     schema: Optional[dlt.Schema] = None,

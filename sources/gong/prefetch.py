@@ -31,10 +31,13 @@ from typing import Any, Optional
 
 logger = logging.getLogger("gong_sync.prefetch")
 
-# Answers held at once, in bytes (of JSON and of the Arrow tables it was read into, see `Answer.size`): a
-# few seconds of requests at Gong's rate, and a bound on the memory the background reading can take when
-# the rate limit is off.
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# Answers held at once, in bytes (of JSON and of what it was read into, see `Answer.size`). Under a rate
+# limit: what arrives while a chunk loads (a page of 100 calls split into its rows takes ~2.8 MB, a
+# transcript batch ~4.4 MB; at 32 MB the readers stalled while chunks loaded: rate3_10x 1.11-1.14 against
+# 1.07-1.08, bench/RESULTS.md). Without one the readers outrun the pipeline and fill any store: a smaller one
+# bounds the memory the background reading takes.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+UNLIMITED_MAX_BYTES = 32 * 1024 * 1024
 # Threads reading transcripts beside the one reading pages of calls: with Gong's latency (often a
 # second), one request at a time cannot reach 3 per second. 0 reads everything in one thread, in a
 # fixed order (the recorded-HTTP tests use that: replaying a recording is not thread-safe).
@@ -100,7 +103,7 @@ class Prefetcher:
     """
 
     def __init__(self, client: Any, plan: Callable[[Any, Callable[..., None]], None],
-                 paths: set[str], root: Optional[str] = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 paths: set[str], root: Optional[str] = None, max_bytes: Optional[int] = None,
                  workers: Optional[int] = None, name: str = "gong-prefetch",
                  seed: Optional[dict[str, Answer]] = None,
                  prepare: Optional[Callable[[Any, bytes], Any]] = None) -> None:
@@ -109,6 +112,9 @@ class Prefetcher:
         self._paths = set(paths)
         self._root = root
         self._root_path = json.loads(root)[1] if root else None
+        rate = getattr(client, "rate_limit", None)
+        if max_bytes is None:
+            max_bytes = DEFAULT_MAX_BYTES if rate else UNLIMITED_MAX_BYTES
         self.max_bytes = max_bytes
         self._cond = threading.Condition()
         self._answers: dict[str, Answer] = {}
