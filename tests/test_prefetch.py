@@ -255,6 +255,22 @@ def test_the_reader_of_pages_goes_first_at_the_limiter_while_its_lead_is_short()
         sim.stop()
 
 
+class StubClient:
+    """What a Prefetcher needs of a client when its plan puts answers itself (no HTTP)."""
+
+    def __init__(self, rate_limit: float | None = None) -> None:
+        self.rate_limit = rate_limit
+
+    def attach_prefetcher(self, prefetcher: Any) -> None:
+        pass
+
+    def detach_prefetcher(self, prefetcher: Any) -> None:
+        pass
+
+    def answered_once(self) -> bool:
+        return True
+
+
 def test_waiting_to_decide_on_a_tail_never_holds_up_the_answers_waited_for() -> None:
     """With the store full, only the answer a resource asks for gets in: deciding whether to leave a page's
     reads to the tail must then give up (and let the resource ask), not wait for reads that cannot land."""
@@ -263,25 +279,13 @@ def test_waiting_to_decide_on_a_tail_never_holds_up_the_answers_waited_for() -> 
 
     from sources.gong.prefetch import Prefetcher
 
-    class Client:
-        rate_limit = 3.0
-
-        def attach_prefetcher(self, prefetcher: Any) -> None:
-            pass
-
-        def detach_prefetcher(self, prefetcher: Any) -> None:
-            pass
-
-        def answered_once(self) -> bool:
-            return True
-
     holder: list[Prefetcher] = []
 
     def plan(client: Any, submit: Any) -> None:
         submit(lambda: (time.sleep(0.2), holder[0].put("page-1-read", 200, b"x" * 10)), "page-1")
         submit(lambda: holder[0].put("page-2-read", 200, b"x" * 200), "page-2")  # fills the store
 
-    ahead = Prefetcher(Client(), plan, {"/x"}, max_bytes=100, workers=2)
+    ahead = Prefetcher(StubClient(3.0), plan, {"/x"}, max_bytes=100, workers=2)
     holder.append(ahead)
     ahead.start()
     time.sleep(0.05)
@@ -305,18 +309,6 @@ def test_pages_are_prepared_on_a_thread_of_their_own_and_taken_prepared() -> Non
 
     from sources.gong.prefetch import Prefetcher
 
-    class Client:
-        rate_limit = None
-
-        def attach_prefetcher(self, prefetcher: Any) -> None:
-            pass
-
-        def detach_prefetcher(self, prefetcher: Any) -> None:
-            pass
-
-        def answered_once(self) -> bool:
-            return True
-
     holder: list[Prefetcher] = []
     threads: set[str] = set()
 
@@ -330,7 +322,7 @@ def test_pages_are_prepared_on_a_thread_of_their_own_and_taken_prepared() -> Non
         for n in range(3):
             holder[0].put(f"page-{n}", 200, b"{}", (["declined"] if n == 1 else [f"call-{n}"], {"cursor": n}))
 
-    ahead = Prefetcher(Client(), plan, {"/x"}, workers=0, prepare=prepare)
+    ahead = Prefetcher(StubClient(), plan, {"/x"}, workers=0, prepare=prepare)
     holder.append(ahead)
     started = time.monotonic()
     ahead.start()
@@ -394,18 +386,6 @@ def test_a_preparer_that_fails_leaves_the_pages_to_be_taken_as_kept() -> None:
 
     from sources.gong.prefetch import Prefetcher
 
-    class Client:
-        rate_limit = None
-
-        def attach_prefetcher(self, prefetcher: Any) -> None:
-            pass
-
-        def detach_prefetcher(self, prefetcher: Any) -> None:
-            pass
-
-        def answered_once(self) -> bool:
-            return True
-
     holder: list[Prefetcher] = []
 
     def plan(client: Any, submit: Any) -> None:
@@ -415,7 +395,7 @@ def test_a_preparer_that_fails_leaves_the_pages_to_be_taken_as_kept() -> None:
     def prepare(decoded: Any, content: bytes) -> Any:
         raise SystemExit  # not an Exception: it ends the preparer's thread
 
-    ahead = Prefetcher(Client(), plan, {"/x"}, workers=0, prepare=prepare)
+    ahead = Prefetcher(StubClient(), plan, {"/x"}, workers=0, prepare=prepare)
     holder.append(ahead)
     ahead.start()
     answers: list[Any] = []

@@ -333,15 +333,13 @@ class CallsPage:
     split), what the resource needs of its calls, and the answer as received (the
     resource splits that itself when the split it was given does not hold)."""
 
-    __slots__ = ("count", "ids", "private", "rows_count", "roots", "tables", "facts", "keys", "content", "_reread",
-                 "nbytes")
+    __slots__ = ("count", "ids", "rows_count", "roots", "tables", "facts", "keys", "content", "_reread", "nbytes")
 
     def __init__(self, count: int, ids: list[str], rows_count: int,
                  roots: list[dict[str, Any]], tables: dict[str, pa.Table], facts: dict[str, Any],
                  content: bytes, reread: Any) -> None:
         self.count = count  # records on the page, private ones included
         self.ids = ids  # ids of the non-private calls
-        self.private = count - len(ids)
         self.rows_count = rows_count
         self.roots, self.tables, self.facts = roots, tables, facts
         self.keys = frozenset(str(r.get("id")) for r in roots)
@@ -357,12 +355,6 @@ class CallsPage:
     def rows(self) -> list[dict[str, Any]]:
         """The call rows of the page's non-private calls, made again from the answer as received."""
         return self._reread(self.content)
-
-
-def _as_received(content: bytes) -> None:
-    """The resource's own reads of calls are decoded as usual (`GongClient.paginate(decode=...)`); pages the
-    reader ahead read come as it kept them (decoded, and maybe a `CallsPage`)."""
-    return None
 
 
 def _json_page(data_key: str) -> Any:
@@ -385,25 +377,27 @@ def _json_page(data_key: str) -> Any:
     return decode
 
 
+def _kept_rows(endpoint: Endpoint, records: list[dict[str, Any]], ctx: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    """The call rows of a page's non-private calls, and their ids as text."""
+    kept = [c for c in records if not (c.get("metaData") or {}).get("isPrivate")]
+    return _rows(endpoint, kept, ctx), [str((c.get("metaData") or {}).get("id")) for c in kept]
+
+
 def calls_page_preparer(endpoint: Endpoint, include_media: bool, schema: dlt.Schema) -> Any:
     """A `prepare` for the reader ahead (`Prefetcher(prepare=...)`): turns a kept page of calls (its records and
     paging) into a `CallsPage` split with `schema` (a copy of the source's, used by that thread alone), or
     None for a page the split declines (the resource then reads the answer as received)."""
     ctx = {"includeMedia": include_media}
 
-    def kept_rows(records: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
-        kept = [c for c in records if not (c.get("metaData") or {}).get("isPrivate")]
-        return _rows(endpoint, kept, ctx), [str((c.get("metaData") or {}).get("id")) for c in kept]
-
     def reread(content: bytes) -> list[dict[str, Any]]:
-        return kept_rows(json.loads(content)[endpoint.data_key])[0]
+        return _kept_rows(endpoint, json.loads(content)[endpoint.data_key], ctx)[0]
 
     def prepare(decoded: Any, content: bytes) -> Optional[tuple[CallsPage, dict[str, Any]]]:
         records, paging = decoded
         if not isinstance(records, list):
             return None
         try:
-            rows, ids = kept_rows(records)
+            rows, ids = _kept_rows(endpoint, records, ctx)
             facts: dict[str, Any] = {}
             done = split_nested(rows, endpoint.name, "id", schema, None, facts)
             if done is None:
@@ -536,34 +530,27 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
             logger.info("calls: syncing calls started in [%s, %s)", start.isoformat(), end.isoformat())
             if chunked is not None:
                 chunked.begin(client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body,
-                                              report_last=True, decode=_as_received), **read)
+                                              report_last=True), **read)
                 read = chunked.context
                 pages = chunked.chunk()
             else:
-                pages = client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body,
-                                        decode=_as_received)
+                pages = client.paginate(endpoint.method, endpoint.path, endpoint.data_key, body=body)
         try:
             for page in pages:
-                if isinstance(page, CallsPage):  # read, and split, by the reader ahead
-                    read["private"] += page.private
-                    if seen_call_ids is not None:
-                        seen_call_ids.update(page.ids)
-                    read["synced"] += page.rows_count
-                    logger.info("calls: %d calls so far (%d private skipped)", read["synced"], read["private"])
-                    if page.rows_count:
-                        calls_read.handed()
-                        yield split_prepared(page)
-                    continue
-                kept = [c for c in page if not (c.get("metaData") or {}).get("isPrivate")]
-                read["private"] += len(page) - len(kept)
+                prepared = page if isinstance(page, CallsPage) else None  # read, and split, by the reader ahead
+                if prepared is not None:
+                    rows, ids, made = [], prepared.ids, prepared.rows_count
+                else:
+                    rows, ids = _kept_rows(endpoint, page, ctx)
+                    made = len(rows)
+                read["private"] += len(page) - len(ids)
                 if seen_call_ids is not None:
-                    seen_call_ids.update(str((c.get("metaData") or {}).get("id")) for c in kept)
-                rows = _rows(endpoint, kept, ctx)
-                read["synced"] += len(rows)
+                    seen_call_ids.update(ids)
+                read["synced"] += made
                 logger.info("calls: %d calls so far (%d private skipped)", read["synced"], read["private"])
-                if rows:
+                if made:
                     calls_read.handed()
-                    yield split(rows)
+                    yield split_prepared(prepared) if prepared is not None else split(rows)
         except GongStopRun as exc:
             client.stop(str(exc))
             flush()

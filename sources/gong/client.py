@@ -414,6 +414,8 @@ class GongClient:
         `decode` may read a successful answer faster than JSON into Python objects: it returns what to
         yield for the page (anything with a length) and the answer's `records` part, or None to have the
         answer decoded as usual.
+        A page the reader ahead kept decoded is yielded as it decoded it (the same records, or what its
+        `prepare` made of them, e.g. a `CallsPage`).
         """
         seen: set[str] = set()
         cursor: Optional[str] = None
@@ -425,12 +427,10 @@ class GongClient:
                     page_params["cursor"] = cursor
                 else:
                     page_body = {**(page_body or {}), "cursor": cursor}
-            # `decoded`: the page as `decode` read it, by the reader ahead if it did (not read twice); pages read as
-            # JSON are kept as received (Python's objects take ~5x the memory of their JSON).
+            # `decoded`: the page as the reader ahead decoded (and maybe prepared) it, which is taken as it is; else as
+            # `decode` reads it, or None (decoded as usual).
             status, content, text, keep, decoded = self._fetch(method, path, page_params or None, page_body, label)
-            if decode is None:
-                decoded = None
-            elif decoded is None and status == 200:
+            if decoded is None and decode is not None and status == 200:
                 decoded = decode(content)
             payload = self._answer(method, path, status, content, text) if decoded is None else None
             if keep is not None:

@@ -112,10 +112,6 @@ class Prefetcher:
         self._paths = set(paths)
         self._root = root
         self._root_path = json.loads(root)[1] if root else None
-        rate = getattr(client, "rate_limit", None)
-        if max_bytes is None:
-            max_bytes = DEFAULT_MAX_BYTES if rate else UNLIMITED_MAX_BYTES
-        self.max_bytes = max_bytes
         self._cond = threading.Condition()
         self._answers: dict[str, Answer] = {}
         self._seed = dict(seed or {})  # answers got before the reading began: kept without sending
@@ -133,6 +129,7 @@ class Prefetcher:
         self._planned = False  # the plan returned: every page was read and every read submitted
         rate = getattr(client, "rate_limit", None)
         self._rate: Optional[float] = rate if rate else None
+        self.max_bytes = max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES if rate else UNLIMITED_MAX_BYTES
         self.lead = math.ceil(LEAD_S * self._rate) if self._rate else 0
         # `prepare(decoded, content)` turns a decoded answer of the reader of pages into what the resource takes
         # (None: the answer as received), on a thread of its own: the reader sends the next page meanwhile.
