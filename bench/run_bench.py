@@ -178,7 +178,8 @@ def worker(spec_path: str) -> int:
     t_import = time.perf_counter()
     import dlt
 
-    from pipelines.gong_pipeline import configure_logging, limit_malloc_arenas, run_sync
+    from pipelines.cli import configure_logging, limit_malloc_arenas
+    from pipelines.gong_pipeline import run_sync
 
     configure_logging(verbose=False, quiet=True)
     limit_malloc_arenas()  # as the CLI does

@@ -1,27 +1,24 @@
-"""Sync Gong into a warehouse: `gong-sync --help`.
+"""`run_sync`: one sync of Gong into a warehouse, the entry point of the CLI, the demo and the benchmark.
 
 Runs the Gong dlt source through one dlt pipeline into DuckDB (the default), Postgres, or any
-destination dlt supports, configured by dlt's own keys. Prints progress and a summary; user
-mistakes end in one sentence on stderr and a non-zero exit.
+destination dlt supports, configured by dlt's own keys, and returns what it did (`SyncResult`).
+Arguments and settings are checked before anything is read; every failure is a `UserError` whose
+message is one sentence for the user (pipelines/errors.py). The command line is pipelines/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
 import re
-import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_STOPPED_EARLY = 3
+from pipelines.errors import UsageError, UserError, deepest_cause, step_message, step_message_generic, user_message
 
 DEFAULT_PIPELINE_NAME = "gong"
 DEFAULT_DATASET = "gong"
@@ -49,77 +46,7 @@ class SyncResult:
     windows: int = 1
     deleted_calls: Optional[int] = None
     pending_loaded: int = 0
-
-
-class UserError(Exception):
-    """A mistake the user can fix; its message is the one sentence shown to them."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Returns the command-line parser of `gong-sync`."""
-    from sources.gong.catalog import resource_names
-
-    parser = argparse.ArgumentParser(
-        prog="gong-sync",
-        description="Copy Gong (API v2) into a warehouse, incrementally. Credentials and the base URL come "
-        "from SOURCES__GONG__* environment variables or .dlt/secrets.toml; the destination from dlt's keys.",
-        epilog="Exit codes: 0 done, 1 error, 2 bad arguments, 3 stopped early (quota or rate limit; completed "
-        "work kept, run again later).",
-    )
-    parser.add_argument("--resources", default=None,
-                        help="comma-separated resources to sync (default: all default ones: "
-                        + ", ".join(resource_names(default_only=True)) + ")")
-    parser.add_argument("--start", default=None, help="backfill from this date (YYYY-MM-DD or ISO date-time, UTC)")
-    parser.add_argument("--end", default=None, help="backfill up to this date, exclusive (default: now)")
-    parser.add_argument("--reconcile", action="store_true",
-                        help="re-read the last --reconcile-days and delete the calls Gong no longer returns "
-                        "(deleted or made private), with their child rows and transcripts; weekly is enough")
-    parser.add_argument("--reconcile-days", type=float, default=DEFAULT_RECONCILE_DAYS,
-                        help=f"days a reconcile run re-reads (default {DEFAULT_RECONCILE_DAYS:g})")
-    parser.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS,
-                        help="a range longer than this many days loads in windows, each committed on its own "
-                        f"(default {DEFAULT_WINDOW_DAYS:g}; windows of this size with --window-requests 0)")
-    parser.add_argument("--drop-pending", action="store_true",
-                        help="discard what an interrupted run extracted but did not load, instead of loading it "
-                        "first (recovery for a package that keeps failing; its window is read again)")
-    parser.add_argument("--window-requests", type=int, default=DEFAULT_WINDOW_REQUESTS,
-                        help="windows are sized to take about this many requests, from Gong's count of the "
-                        f"calls or what a window took (default {DEFAULT_WINDOW_REQUESTS}; 0 = days only)")
-    parser.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES,
-                        help="load a window's calls in chunks of at most this many pages of 100 calls (with "
-                        f"their transcripts) while the rest is read (default {DEFAULT_CHUNK_PAGES}; 0 = whole windows)")
-    parser.add_argument("--dlt-normalizer", action="store_true",
-                        help="build the calls' nested tables with dlt's own normalizer instead of as Arrow tables "
-                        "(the same tables and rows, several times slower; a fallback)")
-    parser.add_argument("--full-refresh", action="store_true",
-                        help="drop the synced tables and state first and sync again from the start date")
-    parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
-                        help="dlt destination: duckdb (default), postgres, or any other dlt destination; its "
-                        "credentials come from dlt config, e.g. DESTINATION__POSTGRES__CREDENTIALS")
-    parser.add_argument("--dataset", default=os.environ.get("GONG_SYNC_DATASET", DEFAULT_DATASET),
-                        help="dataset (schema) name in the destination (default: gong)")
-    parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME,
-                        help="dlt pipeline name; also names the DuckDB file (default: gong -> gong.duckdb)")
-    parser.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default: ~/.dlt)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every request (credentials never shown)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
-    return parser
-
-
-def parse_resources(value: Optional[str]) -> list[str]:
-    """Returns the resource names asked for, or raises UserError naming an unknown one and the valid ones."""
-    from sources.gong.catalog import resource_names
-
-    if not value:
-        return resource_names(default_only=True)
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    valid = resource_names()
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise UserError(f"Unknown resource {', '.join(map(repr, unknown))}: choose from {', '.join(valid)}.")
-    if not names:
-        raise UserError(f"--resources is empty: choose from {', '.join(valid)}.")
-    return names
+    elapsed_s: Optional[float] = None
 
 
 def run_sync(
@@ -156,6 +83,8 @@ def run_sync(
     from pipelines.run_lock import RunLock, RunLockedError
     from sources.gong import GongError
 
+    began = time.monotonic()
+    check_arguments(resources, start, end, window_days, window_requests, chunk_pages, reconcile_days)
     pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
@@ -163,12 +92,56 @@ def run_sync(
                                  {"chunk_pages": chunk_pages, "nested_arrow": nested_arrow, **(source_options or {})},
                                  progress)
             try:
-                return runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
-                                  window_requests)
+                result = runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
+                                    window_requests)
             finally:
                 runner.close()
-    except (RunLockedError, GongError) as exc:
+    except RunLockedError as exc:
         raise UserError(str(exc)) from None
+    except GongError as exc:
+        raise setting_error(exc) from None
+    result.elapsed_s = time.monotonic() - began
+    return result
+
+
+def check_arguments(resources: Sequence[str], start: Optional[str], end: Optional[str], window_days: float,
+                    window_requests: int, chunk_pages: int, reconcile_days: float) -> None:
+    """Raises UsageError for an argument no sync can run with (before anything is read or written)."""
+    from sources.gong import GongError
+    from sources.gong.catalog import resource_names
+    from sources.gong.windows import parse_instant
+
+    valid = resource_names()
+    unknown = [n for n in resources if n not in valid]
+    if unknown or not resources:
+        raise UsageError(f"Unknown resource {', '.join(map(repr, unknown))}: choose from {', '.join(valid)}."
+                         if unknown else f"No resource to sync: choose from {', '.join(valid)}.")
+    for name, value, least in (("--window-days", window_days, 0), ("--window-requests", window_requests, 0),
+                               ("--chunk-pages", chunk_pages, 0)):
+        if value < least:
+            raise UsageError(f"{name} {value:g} is negative: give 0 or more (see gong-sync --help).")
+    if not reconcile_days > 0:
+        raise UsageError(f"--reconcile-days {reconcile_days:g} must be more than 0.")
+    try:
+        begin = parse_instant(start, "The start date (--start)") if start else None
+        finish = parse_instant(end, "The end date (--end)") if end else None
+    except GongError as exc:
+        raise UsageError(str(exc)) from None
+    if begin is not None and finish is not None and begin >= finish:
+        raise UsageError(f"The start {start} is not before the end {end}: give --start earlier than --end.")
+
+
+def setting_error(exc: BaseException) -> UserError:
+    """The UserError for an error met while setting up or running: a UsageError when a setting is invalid."""
+    from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+
+    from pipelines.errors import root_causes
+    from sources.gong import GongConfigError
+
+    message = user_message(exc)
+    if any(isinstance(e, (GongConfigError, ConfigValueCannotBeCoercedException)) for e in root_causes(exc)):
+        return UsageError(message)
+    return UserError(message)
 
 
 class _SyncRunner:
@@ -187,18 +160,26 @@ class _SyncRunner:
         self.destination = destination
         self.options = options
         self.own_client = options.get("client") is None
+        from pipelines.destinations import check_destination, make_destination
+
         try:
             self.client = options.pop("client", None) or make_client()
         except Exception as exc:  # dlt wraps errors raised while resolving the configuration
-            raise UserError(_user_message(exc)) from None
+            raise setting_error(exc) from None
+        try:
+            self.pipeline = dlt.pipeline(pipeline_name=pipeline_name,
+                                         destination=make_destination(destination, dataset, pipeline_name),
+                                         dataset_name=dataset, pipelines_dir=pipelines_dir, progress=progress)
+            check_destination(self.pipeline)
+        except UserError:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise UserError(f"The destination {destination!r} could not be set up: {user_message(exc)}") from None
         if self.client.ledger is None:
             host = re.sub(r"[^A-Za-z0-9.-]+", "_", self.client.base_url.split("://", 1)[-1])
             self.client.ledger = BudgetLedger(Path(pipelines_dir) / "gong_request_budget" / f"{host}.json")
-        try:
-            self.pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=destination, dataset_name=dataset,
-                                         pipelines_dir=pipelines_dir, progress=progress)
-        except Exception as exc:
-            raise UserError(f"The destination {destination!r} could not be set up: {_user_message(exc)}") from None
         self.refresh: Optional[str] = None
         self.seed: Optional[dict[str, Any]] = None  # the first page of the first window, if already read
         # The calls' nested tables, built as Arrow tables by the calls resource and written into each load
@@ -224,6 +205,7 @@ class _SyncRunner:
             window_requests: int = 0) -> SyncResult:
         from sources.gong.windows import parse_instant
 
+        self._source(start, end, [])  # the source's settings are checked before anything is read
         if drop_pending and self.pipeline.has_pending_data:
             logger.info("dropping the load packages an interrupted run left behind")
             # Restores the local state to before those packages; an aborted package being loaded is
@@ -355,7 +337,7 @@ class _SyncRunner:
 
         from sources.gong import apply_contract
 
-        if self.nested is None or "calls" not in names or self._file_format() != "parquet":
+        if self.nested is None or "calls" not in names or not self._nested_as_parquet():
             return None
         # A full refresh extracts into a new schema; otherwise the pipeline's own goes on.
         stored = self.pipeline.schemas["gong"] if not self.refresh and "gong" in self.pipeline.schemas else None
@@ -373,13 +355,12 @@ class _SyncRunner:
         options.setdefault("now", getattr(self, "now", None))
         try:
             # Nested tables are built only when the calls themselves are loaded (transcripts or access lists
-            # read without them would load a chain of tables without its root), into Parquet files (a CSV
-            # load, e.g. Postgres, would read their empty strings back as NULL: dlt's normalizer does those).
-            nested = self.nested if "calls" in names and self._file_format() == "parquet" else None
+            # read without them would load a chain of tables without its root), into Parquet files.
+            nested = self.nested if "calls" in names and self._nested_as_parquet() else None
             source = gong_source(start_date=start, end_date=end, client=self.client, seen_call_ids=seen,
                                  calls_pages=pages, nested_tables=nested, **options)
         except Exception as exc:  # dlt wraps errors raised while the source is built
-            raise UserError(_user_message(exc)) from None
+            raise setting_error(exc) from None
         return source.with_resources(*names) if names else source.with_resources()
 
     def _windows(self, start: Optional[str], end: Optional[str], now: Any, window_days: float,
@@ -515,7 +496,8 @@ class _SyncRunner:
         from sources.gong.settings import DEFAULT_HISTORY_DAYS, DEFAULT_LOOKBACK_DAYS
         from sources.gong.windows import parse_instant
 
-        self._guard(self.pipeline.sync_destination)
+        if self._warehouse_exists():
+            self._guard(self.pipeline.sync_destination)
         calls = {} if self.refresh else _calls_state(self.pipeline)
         lookback = self.options.get("lookback_days") or dlt.config.get("sources.gong.lookback_days", float)
         lookback = DEFAULT_LOOKBACK_DAYS if lookback is None else float(lookback)
@@ -534,7 +516,8 @@ class _SyncRunner:
         loaded step by step).
         """
         if not self.pipeline.has_pending_data:
-            self.pipeline.run()
+            if self._warehouse_exists():  # a DuckDB file not yet written holds no state to restore
+                self.pipeline.run()
         else:
             count = len(self.pipeline.list_extracted_load_packages()) + len(
                 self.pipeline.list_normalized_load_packages())
@@ -547,22 +530,42 @@ class _SyncRunner:
                 # job then cannot run twice (e.g. a unique key in a staging table). Nothing of such a
                 # package reached the final tables' committed state, so drop it: its window is read again.
                 logger.warning("the package an interrupted run left could not be completed (%s); it was "
-                               "dropped and its window will be read again", _deepest_cause(exc).__class__.__name__)
+                               "dropped and its window will be read again", deepest_cause(exc).__class__.__name__)
                 self.pipeline.abort_packages()
                 self.pipeline.run()
                 return
             self.result.pending_loaded = count
 
-    def _file_format(self) -> Optional[str]:
-        # DuckDB loads Parquet files about 6x faster than the default INSERT files and holds far less in
-        # memory while doing it (bench/RESULTS.md); other destinations keep their own default.
-        from pipelines.load_speed import is_duckdb
+    def _warehouse_exists(self) -> bool:
+        """False for a DuckDB file that does not exist yet: nothing to restore from it, and connecting would
+        create it (a run that fails before its first load leaves no empty file behind)."""
+        from pipelines.destinations import duckdb_file
 
-        return "parquet" if is_duckdb(self.pipeline.destination) else None
+        database = duckdb_file(self.pipeline)
+        return database is None or Path(database).exists()
+
+    def _nested_as_parquet(self) -> bool:
+        """Whether the calls' nested tables are written as Parquet files (sources/gong/nested.py): only for a
+        destination that loads Parquet files (DuckDB; CSV would read their empty strings back as NULL)."""
+        from pipelines.destinations import is_duckdb
+
+        return is_duckdb(self.pipeline.destination)
+
+    def _with_file_formats(self, source: Any) -> Any:
+        """Sets the file format of every selected table for this destination (pipelines/destinations.py), also
+        over a format an earlier run stored in the schema."""
+        from pipelines.destinations import file_format
+        from sources.gong.catalog import BY_NAME
+
+        for name, resource in source.selected_resources.items():
+            endpoint = BY_NAME.get(name)
+            resource.apply_hints(file_format=file_format(self.pipeline.destination,
+                                                         arrow=endpoint is not None and endpoint.decode is not None))
+        return source
 
     def _extract(self, source: Any) -> None:
         try:
-            self.pipeline.extract(source, refresh=self.refresh, loader_file_format=self._file_format())
+            self.pipeline.extract(self._with_file_formats(source), refresh=self.refresh)
         finally:
             if self.nested is not None:
                 self.nested.take()  # nothing of a failed extract is left for the next one
@@ -602,7 +605,7 @@ class _SyncRunner:
                     len(stored), len(seen & stored), len(gone))
         if gone:
             with self._loading():
-                self.pipeline.run(gong_tombstones(gone), loader_file_format=self._file_format())
+                self.pipeline.run(self._with_file_formats(gong_tombstones(gone)))
 
     def _stored_call_ids(self, start: str, end: str) -> set[str]:
         from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -648,11 +651,11 @@ class _SyncRunner:
         except UserError:
             raise
         except PipelineStepFailed as exc:
-            raise UserError(_step_message(exc)) from None
+            raise UserError(step_message(exc)) from None
         except (GongError, ConfigurationException) as exc:
-            raise UserError(_user_message(exc)) from None
+            raise setting_error(exc) from None
         except Exception as exc:
-            raise UserError(_step_message_generic(exc, self.destination)) from None
+            raise UserError(step_message_generic(exc, self.destination)) from None
 
 
 def _calls_state(pipeline: Any) -> dict[str, Any]:
@@ -695,191 +698,7 @@ def pendulum_now() -> Any:
     return pendulum.now("UTC").start_of("second")
 
 
-_SECRET_URL = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 
 
-def scrub(text: str) -> str:
-    """Removes passwords from connection strings inside `text`."""
-    return _SECRET_URL.sub(r"\1***@", text)
-
-
-def _root_causes(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        e = todo.pop(0)
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        chain.append(e)
-        for nxt in (getattr(e, "exception", None), e.__cause__, e.__context__):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-    return chain
-
-
-def _deepest_cause(exc: BaseException) -> BaseException:
-    """Follows the explicit causes (dlt's wrapped exception, `raise ... from`) to the original error."""
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = getattr(exc, "exception", None) or exc.__cause__
-        if not isinstance(nxt, BaseException):
-            break
-        exc = nxt
-    return exc
-
-
-def _user_message(exc: BaseException) -> str:
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-
-    from sources.gong import GongError
-
-    for e in _root_causes(exc):
-        if isinstance(e, GongError):
-            return str(e)
-    for e in _root_causes(exc):
-        if isinstance(e, ConfigFieldMissingException):
-            return f"A required setting is missing ({', '.join(e.fields)}): set it in .dlt/secrets.toml, " \
-                   ".dlt/config.toml or the environment (see README)."
-    return scrub(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-
-
-def _step_message(exc: Any) -> str:
-    from sources.gong import GongError
-
-    causes = _root_causes(exc)
-    for e in causes:
-        if isinstance(e, GongError):
-            return str(e)
-    return _step_message_generic(exc, exc.pipeline.destination.destination_name if exc.pipeline.destination
-                                 else "destination", step=exc.step)
-
-
-def _step_message_generic(exc: BaseException, destination: Any, step: str = "run") -> str:
-    from dlt.destinations.exceptions import DestinationConnectionError, DestinationUndefinedEntity
-
-    causes = _root_causes(exc)
-    for e in causes:
-        if isinstance(e, DestinationConnectionError) or type(e).__name__ in ("OperationalError",):
-            return scrub(
-                f"Could not connect to the {destination} destination ({str(e).splitlines()[0][:200]}): check "
-                f"that it is running and DESTINATION__{str(destination).upper()}__CREDENTIALS."
-            )
-        if isinstance(e, DestinationUndefinedEntity):
-            return scrub(f"The {destination} destination is missing something: {str(e).splitlines()[0][:200]}.")
-    from dlt.load.exceptions import LoadClientJobFailed, LoadClientJobRetry
-
-    for e in causes:
-        # A load job that failed: dlt keeps the whole traceback as its message; its last line says why.
-        failed = getattr(e, "failed_message", None)
-        if isinstance(failed, str) and failed.strip():
-            reason = [line.strip() for line in failed.splitlines() if line.strip()][-1][:300]
-            table = str(getattr(e, "job_id", "")).split(".")[0] or "a table"
-            if isinstance(e, LoadClientJobFailed):  # dlt aborted the package
-                what, then = "refused the load of", "the package was dropped and its window will be read again"
-            elif isinstance(e, LoadClientJobRetry):  # a transient failure, retried until dlt's limit
-                what, then = "kept failing to load", "the package is kept and the next run loads it again"
-            else:
-                what, then = "refused the load of", "the package is kept and the next run loads it again"
-            return scrub(f"The {destination} destination {what} {table} ({reason}): what was loaded before is "
-                         f"kept, {then}; fix the cause and run again.")
-    last = _deepest_cause(exc)
-    detail = str(last).splitlines()[0][:300] if str(last) else ""
-    return scrub(f"The {step} step failed: {type(last).__name__}: {detail}")
-
-
-def print_summary(result: SyncResult, out: Any = None) -> None:
-    """Prints the end-of-run summary: rows per table, requests per endpoint, window, budget."""
-    out = out or sys.stdout
-    w = out.write
-    w(f"\nSync summary ({result.destination}, dataset {result.dataset})\n")
-    if result.window:
-        w(f"  calls window synced: {result.window[0]} .. {result.window[1]} (end exclusive)"
-          + (f", in {result.windows} windows" if result.windows > 1 else "") + "\n")
-    if result.pending_loaded:
-        w(f"  first loaded {result.pending_loaded} package(s) an interrupted run had left behind\n")
-    if result.deleted_calls is not None:
-        w(f"  reconcile: {result.deleted_calls} calls Gong no longer returns were deleted with all their rows\n")
-    w("  rows loaded per table:\n")
-    if not result.row_counts:
-        w("    (no rows)\n")
-    width = max([len(t) for t in result.row_counts] + [10])
-    for table, count in sorted(result.row_counts.items()):
-        w(f"    {table:<{width}}  {count:>9,}\n")
-    w(f"  Gong requests: {result.requests_used}"
-      + (f" (daily budget left: {result.budget_left})" if result.budget_left is not None else "") + "\n")
-    for path, count in sorted(result.request_counts.items()):
-        w(f"    {path:<{width}}  {count:>9,}\n")
-    if result.stop_reason:
-        w(f"  STOPPED EARLY: {result.stop_reason}\n")
-
-
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever sys.stdout is at the time of each record (it may be replaced after setup)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stdout
-        super().emit(record)
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Caps glibc's malloc arenas for this process, as MALLOC_ARENA_MAX does, unless that is set already.
-
-    By default every thread that allocates (read-ahead, the loader's workers) may get an arena of its own, up
-    to 8 per core, and each keeps the memory it freed: a 10,240-call backfill peaked ~70-100 MB higher
-    (bench/RESULTS.md). For processes that run syncs (the CLI, the demo, the benchmark), not for a library
-    call: it changes the whole process. Does nothing without glibc (macOS, musl, Windows).
-    """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(ctypes.c_int(-8), ctypes.c_int(arenas))  # -8: M_ARENA_MAX in malloc.h
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
-def configure_logging(verbose: bool, quiet: bool) -> None:
-    """Sends the project's progress lines to stdout; DEBUG shows every request (never credentials)."""
-    handler = _StdoutHandler()
-    handler.setFormatter(logging.Formatter("  %(message)s"))
-    root = logging.getLogger("gong_sync")
-    root.handlers[:] = [handler]
-    root.propagate = False
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The `gong-sync` console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
-    limit_malloc_arenas()
-    try:
-        resources = parse_resources(args.resources)
-        if not args.quiet:
-            print(f"Syncing {', '.join(resources)} from Gong into {args.destination} (dataset {args.dataset})...",
-                  flush=True)
-        result = run_sync(resources, start=args.start, end=args.end, full_refresh=args.full_refresh,
-                          destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
-                          pipelines_dir=args.pipelines_dir, reconcile=args.reconcile,
-                          reconcile_days=args.reconcile_days, window_days=args.window_days,
-                          drop_pending=args.drop_pending, window_requests=args.window_requests,
-                          nested_arrow=not args.dlt_normalizer,
-                          chunk_pages=args.chunk_pages)
-    except UserError as exc:
-        print(f"gong-sync: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("gong-sync: interrupted; nothing of the unfinished step was committed, run again to resume.",
-              file=sys.stderr)
-        return 130
-    print_summary(result)
-    return EXIT_STOPPED_EARLY if result.stop_reason else EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+# Until pipelines/crm_upload.py imports it from pipelines.errors.
+_user_message = user_message

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.gong_pipeline import main
+from pipelines.cli import main
 from tests.conftest import ACCESS_KEY, GongFixture
 
 GONG_ENV = ("SOURCES__GONG__BASE_URL", "SOURCES__GONG__ACCESS_KEY", "SOURCES__GONG__ACCESS_KEY_SECRET",
@@ -36,7 +36,7 @@ def one_sentence(err: str) -> str:
 
 
 def test_help_lists_the_options() -> None:
-    proc = subprocess.run([sys.executable, "-m", "pipelines.gong_pipeline", "--help"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True,
                           text=True, check=True)
     for option in ("--resources", "--start", "--end", "--full-refresh", "--destination"):
         assert option in proc.stdout
@@ -55,7 +55,7 @@ def test_the_nested_tables_are_built_as_arrow_unless_asked(flag: list[str], arro
         return gp.SyncResult(dataset="gong", destination="duckdb")
 
     monkeypatch.setattr(gp, "run_sync", fake_run_sync)
-    assert gp.main(["--quiet", "--resources", "calls", *flag]) == 0
+    assert main(["--quiet", "--resources", "calls", *flag]) == 0
     assert seen["nested_arrow"] is arrow
 
 
@@ -79,7 +79,7 @@ def test_the_cli_caps_mallocs_arenas_unless_the_environment_does(preset: str | N
     else:
         monkeypatch.setenv("MALLOC_ARENA_MAX", preset)
     monkeypatch.setattr(gp, "run_sync", lambda resources, **kwargs: gp.SyncResult(dataset="gong", destination="duckdb"))
-    assert gp.main(["--quiet", "--resources", "calls"]) == 0
+    assert main(["--quiet", "--resources", "calls"]) == 0
     assert calls == expected
 
 
@@ -88,7 +88,7 @@ def test_unknown_resource_names_the_valid_ones(capsys: pytest.CaptureFixture[str
 
     code, _, err = run_main(["--resources", "calls,deals"], capsys, tmp_path)
     line = one_sentence(err)
-    assert code == 1 and "'deals'" in line
+    assert code == 2 and "'deals'" in line
     assert ", ".join(resource_names()) in line and "coaching" in line and "audit_logs" in line
 
 
@@ -98,9 +98,9 @@ def test_bad_date_is_one_sentence(capsys: pytest.CaptureFixture[str], tmp_path: 
     monkeypatch.setenv("SOURCES__GONG__ACCESS_KEY", "k")
     monkeypatch.setenv("SOURCES__GONG__ACCESS_KEY_SECRET", "s")
     code, _, err = run_main(["--start", "2026-13-01"], capsys, tmp_path)
-    assert code == 1 and "'2026-13-01' is not a date" in one_sentence(err)
+    assert code == 2 and "'2026-13-01' is not a date" in one_sentence(err)
     code, _, err = run_main(["--start", "2026-11-02", "--end", "2026-11-01"], capsys, tmp_path)
-    assert code == 1 and "is not before the end" in one_sentence(err)
+    assert code == 2 and "is not before the end" in one_sentence(err)
 
 
 def test_missing_base_url_and_credentials_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path,

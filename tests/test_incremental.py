@@ -12,7 +12,8 @@ from typing import Any
 import dlt
 import pytest
 
-from pipelines.gong_pipeline import SyncResult, main, run_sync
+from pipelines.cli import main
+from pipelines.gong_pipeline import SyncResult, run_sync
 from pipelines.run_lock import RunLock
 from sources.gong import gong_source
 from sources.gong.budget import BudgetLedger

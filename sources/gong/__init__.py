@@ -15,6 +15,7 @@ import copy
 import functools
 import json
 import logging
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from dlt.common.configuration import with_config
 from dlt.sources import DltResource
 
 from .catalog import BY_NAME, CATALOG, DELETED_FLAG, Endpoint
-from .client import ClientSettings, GongClient, GongError, GongStopRun
+from .client import ClientSettings, GongClient, GongConfigError, GongError, GongStopRun
 from .nested import NestedTables, schema_agrees, split_nested, write_into_current_package
 from .prefetch import Answer, ChunkedPages, Prefetcher, request_key
 from .rows import TRANSCRIPT_SCHEMA, transcript_table
@@ -44,7 +45,7 @@ from .settings import (
 from .windows import SAFEST_TIMEZONE, Request, SyncWindow, literal_date, parse_instant
 
 __all__ = ["gong_source", "gong_tombstones", "make_client", "prefetch_calls", "ChunkedPages", "GongClient",
-           "GongError", "NestedTables", "SyncWindow"]
+           "GongConfigError", "GongError", "NestedTables", "SyncWindow"]
 
 logger = logging.getLogger("gong_sync.source")
 
@@ -69,7 +70,8 @@ def apply_contract(schema: dlt.Schema, path: Path = CONTRACT_PATH) -> None:
         if not name.startswith("_dlt"):
             columns = {col: {**spec, "name": col} for col, spec in (table.get("columns") or {}).items()}
             # Never claim a table has seen data: dlt creates a table in the warehouse when it first does.
-            hints = {k: v for k, v in table.items() if k not in ("x-normalizer", "columns")}
+            # Nor a file format: the runner chooses one per destination (pipelines/destinations.py).
+            hints = {k: v for k, v in table.items() if k not in ("x-normalizer", "columns", "file_format")}
             if not _holds(schema.tables.get(name), hints, columns):
                 schema.update_table(copy.deepcopy({**hints, "name": name, "columns": columns}))
 
@@ -128,11 +130,7 @@ def gong_source(
         client = make_client(base_url, access_key, access_key_secret, bearer_token,
                              rate_limit, daily_budget, max_retry_after_s)
     window = _sync_window(start_date, end_date, lookback_days, company_timezone, activity_period, now)
-    overrides = {str(k): float(v) for k, v in (lookback_days_by_resource or {}).items()}
-    unknown = sorted(set(overrides) - set(BY_NAME))
-    if unknown:
-        raise GongError(f"lookback_days_by_resource names unknown resources {', '.join(unknown)}: "
-                        f"choose from {', '.join(BY_NAME)}.")
+    overrides = _lookback_overrides(lookback_days_by_resource)
     resources: dict[str, DltResource] = {}
     calls_read = _CallsRead(calls_pages)
     for endpoint in CATALOG:
@@ -146,6 +144,24 @@ def gong_source(
     for endpoint in CATALOG:
         resources[endpoint.name].selected = endpoint.default
     return list(resources.values())
+
+
+def _lookback_overrides(by_resource: Optional[dict[str, float]]) -> dict[str, float]:
+    """`lookback_days_by_resource` checked: known resources, zero or more days each."""
+    try:
+        overrides = {str(k): float(v) for k, v in (by_resource or {}).items()}
+    except (TypeError, ValueError, AttributeError):
+        raise GongConfigError("lookback_days_by_resource must map resource names to days, e.g. "
+                              "{calls = 7, audit_logs = 1}.") from None
+    unknown = sorted(set(overrides) - set(BY_NAME))
+    if unknown:
+        raise GongConfigError(f"lookback_days_by_resource names unknown resources {', '.join(unknown)}: "
+                              f"choose from {', '.join(BY_NAME)}.")
+    negative = sorted(name for name, days in overrides.items() if days < 0)
+    if negative:
+        raise GongConfigError(f"lookback_days_by_resource gives {', '.join(negative)} a negative lookback: give 0 "
+                              "or more days.")
+    return overrides
 
 
 def _sync_window(start_date: Optional[str], end_date: Optional[str], lookback_days: float,
@@ -178,8 +194,18 @@ def make_client(
 ) -> GongClient:
     """Returns a GongClient for one company, configured like the source (SOURCES__GONG__*).
 
-    Raises GongError naming a missing or malformed setting.
+    Raises GongError naming a missing setting, GongConfigError a malformed one. A rate limit of 0 turns the
+    limiter off (for a local stand-in of Gong; Gong itself answers 429 above 3 requests a second).
     """
+    for name, value in (("rate_limit", rate_limit), ("daily_budget", daily_budget),
+                        ("max_retry_after_s", max_retry_after_s)):
+        try:
+            number = float(value) if value is not None else 0.0
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number >= 0:  # also NaN
+            raise GongConfigError(f"SOURCES__GONG__{name.upper()} {value!r} is not a number of 0 or more: fix it "
+                                  "in .dlt/config.toml or the environment.")
     settings = ClientSettings(
         rate_limit=float(rate_limit) if rate_limit else None,
         daily_budget=int(daily_budget) if daily_budget else None,

@@ -12,6 +12,7 @@ import base64
 import functools
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -32,6 +33,10 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 class GongError(Exception):
     """Base class of every error the Gong client raises; its message is meant for the user."""
+
+
+class GongConfigError(GongError):
+    """A setting or argument has a value no run can use (a malformed URL, a negative limit, a bad date)."""
 
 
 class GongAuthError(GongError):
@@ -192,7 +197,8 @@ class ClientSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_retry_after_s: float = 300.0
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # for Gong's answer once connected (a large page can take a while)
+    connect_timeout_s: float = 10.0  # an address that never answers is reported soon, not after a minute
 
 
 class GongClient:
@@ -323,6 +329,10 @@ class GongClient:
             return self._json(content, path)
         if status == 404 and _is_empty_result(content):
             return None
+        if _is_html(content):
+            raise GongApiError(f"The answer to {method} {path} is HTTP {status} with a web page, not Gong's JSON: is "
+                               f"SOURCES__GONG__BASE_URL ({self.base_url}) your company's Gong API address, e.g. "
+                               "https://us-12345.api.gong.io?")
         raise GongApiError(
             f"Gong answered HTTP {status} for {method} {path}: {_error_text(content, text)}"
             + (" (is SOURCES__GONG__BASE_URL right?)" if status == 404 else "")
@@ -357,17 +367,29 @@ class GongClient:
             _SENDING.mark = functools.partial(self._limiter.sent, stamp)
             try:
                 response = self._session.request(
-                    method, url, params=params, json=json_body, files=files, timeout=self.settings.timeout_s,
+                    method, url, params=params, json=json_body, files=files,
+                    timeout=(self.settings.connect_timeout_s, self.settings.timeout_s),
                     headers={"Authorization": self._auth_header, "Accept": "application/json"},
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 attempt += 1
+                reason = _connection_reason(exc)
                 if attempt > self.settings.max_retries:
                     raise GongConnectionError(
-                        f"Gong at {self.base_url} could not be reached ({type(exc).__name__}) after "
-                        f"{attempt} attempts: check SOURCES__GONG__BASE_URL and the network."
+                        f"Gong at {self.base_url} could not be reached ({reason}) after {attempt} attempts: check "
+                        "SOURCES__GONG__BASE_URL and the network."
                     ) from None
-                self._sleep(self._backoff(attempt))
+                wait = self._backoff(attempt)
+                if attempt == 1:  # said at once: the retries can take a minute
+                    retries = self.settings.max_retries
+                    total = sum(self._backoff(n) for n in range(1, retries + 1))
+                    logger.warning("Gong at %s cannot be reached (%s): retrying %s %d more times over about %.0f s "
+                                   "(check SOURCES__GONG__BASE_URL and the network)", self.base_url, reason, path,
+                                   retries, total)
+                else:
+                    logger.info("Gong at %s still cannot be reached (%s): attempt %d of %d in %.0f s", self.base_url,
+                                reason, attempt + 1, self.settings.max_retries + 1, wait)
+                self._sleep(wait)
                 continue
             finally:
                 _SENDING.mark = None
@@ -502,11 +524,14 @@ class GongClient:
                 pass
         return self._backoff(attempt)
 
-    @staticmethod
-    def _json(content: bytes, path: str) -> dict[str, Any]:
+    def _json(self, content: bytes, path: str) -> dict[str, Any]:
         try:
             payload = json.loads(content)
         except ValueError:
+            if _is_html(content):
+                raise GongApiError(f"The answer to {path} is a web page, not Gong's JSON: is SOURCES__GONG__BASE_URL "
+                                   f"({self.base_url}) your company's Gong API address, e.g. "
+                                   "https://us-12345.api.gong.io?") from None
             raise GongApiError(f"Gong's answer to {path} is not valid JSON ({len(content)} bytes).") from None
         if not isinstance(payload, dict):
             raise GongApiError(f"Gong's answer to {path} is not a JSON object.")
@@ -524,10 +549,30 @@ def validate_base_url(base_url: Optional[str]) -> str:
         url = url[:-3]
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise GongError(
+        raise GongConfigError(
             f"SOURCES__GONG__BASE_URL must be an http(s) URL like https://us-12345.api.gong.io, not {url!r}."
         )
     return url
+
+
+def _is_html(content: bytes) -> bool:
+    """True for an answer that is a web page (a proxy's or a web server's), not an API's JSON."""
+    head = content.lstrip()[:200].lower()
+    return head.startswith(b"<!doctype html") or head.startswith(b"<html") or (head.startswith(b"<") and
+                                                                                b"<body" in content[:2000].lower())
+
+
+def _connection_reason(exc: Exception) -> str:
+    """What went wrong with the connection, in a few words (requests' own message repeats the whole URL)."""
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    if found:
+        return found[-1].strip().rstrip(".")
+    for known in ("Connection refused", "Name or service not known", "Connection reset", "Remote end closed"):
+        if known.lower() in str(exc).lower():
+            return known
+    return type(exc).__name__
 
 
 def _is_empty_result(content: bytes) -> bool:

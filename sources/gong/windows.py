@@ -18,7 +18,7 @@ import pendulum
 from pendulum import Date, DateTime, Duration
 
 from .catalog import Window
-from .client import GongError
+from .client import GongConfigError
 
 PERIODS = ("DAY", "WEEK", "MONTH", "QUARTER", "YEAR")
 
@@ -32,12 +32,12 @@ def parse_instant(value: object, name: str) -> DateTime:
     try:
         parsed = pendulum.parse(str(value).strip(), tz="UTC")
     except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
-        raise GongError(f"{name} {value!r} is not a date: use YYYY-MM-DD or an ISO-8601 date-time.") from None
+        raise GongConfigError(f"{name} {value!r} is not a date: use YYYY-MM-DD or an ISO-8601 date-time.") from None
     if isinstance(parsed, DateTime):
         return parsed.in_timezone("UTC")
     if isinstance(parsed, Date):
         return pendulum.datetime(parsed.year, parsed.month, parsed.day, tz="UTC")
-    raise GongError(f"{name} {value!r} is not a date: use YYYY-MM-DD or an ISO-8601 date-time.")
+    raise GongConfigError(f"{name} {value!r} is not a date: use YYYY-MM-DD or an ISO-8601 date-time.")
 
 
 def literal_date(value: object) -> Optional[Date]:
@@ -98,20 +98,20 @@ class SyncWindow:
         return self if self.now is not None else replace(self, now=self.present())
 
     def validate(self) -> None:
-        """Raises GongError when the bounds are reversed, the lookback negative or a setting unknown."""
+        """Raises GongConfigError when the bounds are reversed, the lookback negative or a setting unknown."""
         if self.start and self.end and self.start >= self.end:
-            raise GongError(
+            raise GongConfigError(
                 f"The start {self.start.to_date_string()} is not before the end {self.end.to_date_string()}: "
                 "give --start earlier than --end."
             )
         if self.lookback.total_seconds() < 0:
-            raise GongError("lookback_days must be zero or more.")
+            raise GongConfigError(f"lookback_days {self.lookback.total_days():g} is negative: give 0 or more days.")
         if self.period not in PERIODS:
-            raise GongError(f"activity_period {self.period!r} is not one of {', '.join(PERIODS)}.")
+            raise GongConfigError(f"activity_period {self.period!r} is not one of {', '.join(PERIODS)}.")
         try:
             pendulum.timezone(self.company_timezone)
         except Exception:
-            raise GongError(
+            raise GongConfigError(
                 f"company_timezone {self.company_timezone!r} is not a time zone name like America/New_York."
             ) from None
 

@@ -1,0 +1,222 @@
+"""The `gong-sync` command line: arguments, progress output, the summary, and exit codes.
+
+Everything a user can get wrong is checked before anything is read or written, and ends in one sentence
+on stderr: exit 2 for a bad argument or setting, 1 for anything else to fix, 3 when Gong's quota or rate
+limit stopped the run early (completed work is kept: run again later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from pipelines.errors import UsageError, UserError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_STOPPED_EARLY = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument ends in the same one sentence as every other mistake."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{message[:1].upper()}{message[1:]}: see gong-sync --help.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the command-line parser of `gong-sync`."""
+    from pipelines.gong_pipeline import (
+        DEFAULT_CHUNK_PAGES,
+        DEFAULT_DATASET,
+        DEFAULT_PIPELINE_NAME,
+        DEFAULT_RECONCILE_DAYS,
+        DEFAULT_WINDOW_DAYS,
+        DEFAULT_WINDOW_REQUESTS,
+    )
+    from sources.gong.catalog import resource_names
+
+    parser = _Parser(
+        prog="gong-sync",
+        description="Copy Gong (API v2) into a warehouse, incrementally. Credentials and the base URL come "
+        "from SOURCES__GONG__* environment variables or .dlt/secrets.toml; the destination from dlt's keys.",
+        epilog="Exit codes: 0 done, 1 error, 2 bad arguments or settings, 3 stopped early (quota or rate limit; "
+        "completed work kept, run again later).",
+    )
+    parser.add_argument("--resources", default=None,
+                        help="comma-separated resources to sync (default: all default ones: "
+                        + ", ".join(resource_names(default_only=True)) + ")")
+    parser.add_argument("--start", default=None, help="backfill from this date (YYYY-MM-DD or ISO date-time, UTC)")
+    parser.add_argument("--end", default=None, help="backfill up to this date, exclusive (default: now)")
+    parser.add_argument("--reconcile", action="store_true",
+                        help="re-read the last --reconcile-days and delete the calls Gong no longer returns "
+                        "(deleted or made private), with their child rows and transcripts; weekly is enough")
+    parser.add_argument("--reconcile-days", type=float, default=DEFAULT_RECONCILE_DAYS,
+                        help=f"days a reconcile run re-reads (default {DEFAULT_RECONCILE_DAYS:g})")
+    parser.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS,
+                        help="a range longer than this many days loads in windows, each committed on its own "
+                        f"(default {DEFAULT_WINDOW_DAYS:g}; 0 = the whole range in one window; windows of this "
+                        "size with --window-requests 0)")
+    parser.add_argument("--drop-pending", action="store_true",
+                        help="discard what an interrupted run extracted but did not load, instead of loading it "
+                        "first (recovery for a package that keeps failing; its window is read again)")
+    parser.add_argument("--window-requests", type=int, default=DEFAULT_WINDOW_REQUESTS,
+                        help="windows are sized to take about this many requests, from Gong's count of the "
+                        f"calls or what a window took (default {DEFAULT_WINDOW_REQUESTS}; 0 = days only)")
+    parser.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES,
+                        help="load a window's calls in chunks of at most this many pages of 100 calls (with "
+                        f"their transcripts) while the rest is read (default {DEFAULT_CHUNK_PAGES}; 0 = whole windows)")
+    parser.add_argument("--dlt-normalizer", action="store_true",
+                        help="build the calls' nested tables with dlt's own normalizer instead of as Arrow tables "
+                        "(the same tables and rows, several times slower; a fallback)")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="drop the synced tables and state first and sync again from the start date")
+    parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
+                        help="dlt destination: duckdb (default, the file gong_warehouse.duckdb), postgres, or any "
+                        "other dlt destination; its credentials come from dlt config, e.g. "
+                        "DESTINATION__POSTGRES__CREDENTIALS")
+    parser.add_argument("--dataset", default=os.environ.get("GONG_SYNC_DATASET", DEFAULT_DATASET),
+                        help=f"dataset (schema) name in the destination (default: {DEFAULT_DATASET})")
+    parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME,
+                        help=f"dlt pipeline name, which keeps the state (default: {DEFAULT_PIPELINE_NAME})")
+    parser.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default: ~/.dlt)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request (credentials never shown)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    return parser
+
+
+def parse_resources(value: Optional[str]) -> list[str]:
+    """Returns the resource names asked for, or raises UsageError naming an unknown one and the valid ones."""
+    from sources.gong.catalog import resource_names
+
+    if value is None:
+        return resource_names(default_only=True)
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    valid = resource_names()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise UsageError(f"Unknown resource {', '.join(map(repr, unknown))}: choose from {', '.join(valid)}.")
+    if not names:
+        raise UsageError(f"--resources is empty: choose from {', '.join(valid)}.")
+    return names
+
+
+def plural(count: int, noun: str, many: Optional[str] = None) -> str:
+    """`1 row`, `2 rows`, `1,024 requests`."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def print_summary(result: Any, out: Any = None) -> None:
+    """Prints the end-of-run summary: rows per table, requests per endpoint, window, budget, time taken."""
+    out = out or sys.stdout
+    w = out.write
+    w(f"\nSync summary ({result.destination}, dataset {result.dataset})\n")
+    if result.window:
+        w(f"  calls window synced: {result.window[0]} .. {result.window[1]} (end exclusive)"
+          + (f", in {result.windows} windows" if result.windows > 1 else "") + "\n")
+    if result.pending_loaded:
+        w(f"  first loaded {plural(result.pending_loaded, 'package')} an interrupted run had left behind\n")
+    if result.deleted_calls is not None:
+        w(f"  reconcile: {plural(result.deleted_calls, 'call')} Gong no longer returns "
+          f"{'was' if result.deleted_calls == 1 else 'were'} deleted with all their rows\n")
+    w("  rows loaded per table:\n")
+    if not result.row_counts:
+        w("    (no rows)\n")
+    width = max([len(t) for t in result.row_counts] + [10])
+    for table, count in sorted(result.row_counts.items()):
+        w(f"    {table:<{width}}  {count:>9,}\n")
+    w(f"  Gong requests: {result.requests_used:,}"
+      + (f" (daily budget left: {result.budget_left:,})" if result.budget_left is not None else "") + "\n")
+    for path, count in sorted(result.request_counts.items()):
+        w(f"    {path:<{width}}  {count:>9,}\n")
+    if result.elapsed_s is not None:
+        w(f"  took {format_duration(result.elapsed_s)}\n")
+    if result.stop_reason:
+        w(f"  STOPPED EARLY: {result.stop_reason}\n")
+
+
+def format_duration(seconds: float) -> str:
+    """`4.2 s`, `3 min 05 s`, `1 h 02 min`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time of each record (it may be replaced after setup)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Caps glibc's malloc arenas for this process, as MALLOC_ARENA_MAX does, unless that is set already.
+
+    By default every thread that allocates (read-ahead, the loader's workers) may get an arena of its own, up
+    to 8 per core, and each keeps the memory it freed: a 10,240-call backfill peaked ~70-100 MB higher
+    (bench/RESULTS.md). For processes that run syncs (the CLI, the demo, the benchmark), not for a library
+    call: it changes the whole process. Does nothing without glibc (macOS, musl, Windows).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(ctypes.c_int(-8), ctypes.c_int(arenas))  # -8: M_ARENA_MAX in malloc.h
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """Sends the project's progress lines to stdout; DEBUG shows every request (never credentials)."""
+    handler = _StdoutHandler()
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    root = logging.getLogger("gong_sync")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `gong-sync` console script; returns the process exit code."""
+    from pipelines import gong_pipeline
+    from pipelines.config_files import check_settings_files
+
+    try:
+        args = build_parser().parse_args(argv)
+        configure_logging(args.verbose, args.quiet)
+        limit_malloc_arenas()
+        check_settings_files()
+        resources = parse_resources(args.resources)
+        if not args.quiet:
+            print(f"Syncing {', '.join(resources)} from Gong into {args.destination} (dataset {args.dataset})...",
+                  flush=True)
+        result = gong_pipeline.run_sync(
+            resources, start=args.start, end=args.end, full_refresh=args.full_refresh,
+            destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
+            pipelines_dir=args.pipelines_dir, reconcile=args.reconcile, reconcile_days=args.reconcile_days,
+            window_days=args.window_days, drop_pending=args.drop_pending, window_requests=args.window_requests,
+            nested_arrow=not args.dlt_normalizer, chunk_pages=args.chunk_pages)
+    except UserError as exc:
+        print(f"gong-sync: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        print("gong-sync: interrupted; nothing of the unfinished step was committed, run again to resume.",
+              file=sys.stderr)
+        return 130
+    print_summary(result)
+    return EXIT_STOPPED_EARLY if result.stop_reason else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
