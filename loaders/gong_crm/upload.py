@@ -50,7 +50,8 @@ class UploadResult:
     @property
     def rejected_count(self) -> int:
         """Returns how many records were not sent or were refused by Gong."""
-        return sum(len(r.rejected) for r in self.reports.values()) + len(self.gong_rejected)
+        rejections = [r for report in self.reports.values() for r in report.rejected] + self.gong_rejected
+        return sum(r.count for r in rejections)
 
     @property
     def failed(self) -> list[LogRow]:
@@ -210,8 +211,7 @@ def _finish(result: UploadResult, log: UploadLog, api: GongCrmApi, row: LogRow, 
         log.update(row.client_request_id, status=row.status, success_count=row.success_count,
                    error_count=row.error_count, errors=row.errors, finished_at_utc=row.finished_at_utc)
         if status.status == "DONE":
-            refused = [Rejection(row.object_type, e["objectId"] or f"(line {e['line']})", e["description"])
-                       for e in errors]
+            refused = _refused(row.object_type, errors, status.error_count, row.file_name)
             log.record_rejections(result.run_id, refused, stage="gong", client_request_id=row.client_request_id)
             result.gong_rejected += refused
             for rejection in refused:
@@ -232,6 +232,29 @@ def _line_errors(status: RequestStatus, object_ids: Optional[list[str]]) -> list
             object_id = object_ids[line - 1]
         out.append({"line": line, "objectId": object_id, "description": str(error.get("description", ""))})
     return out
+
+
+def _refused(object_type: str, errors: list[dict[str, object]], error_count: Optional[int],
+             file_name: Optional[str]) -> list[Rejection]:
+    """Returns one rejection per refused line, with all of Gong's reasons for it.
+
+    Gong's status lists a limited number of line errors; the lines it counts in totalErrorCount beyond those
+    become one more rejection that counts them, so no refused record goes unreported.
+    """
+    reasons: dict[object, list[str]] = {}
+    names: dict[object, str] = {}
+    for error in errors:
+        key = error["line"] if error["line"] is not None else error["objectId"]
+        reasons.setdefault(key, []).append(str(error["description"]))
+        names.setdefault(key, str(error["objectId"] or f"(line {error['line']})"))
+    refused = [Rejection(object_type, names[key], "; ".join(reasons[key])) for key in reasons]
+    unlisted = (error_count or 0) - len(refused)
+    if unlisted > 0:
+        refused.append(Rejection(
+            object_type, f"({unlisted} more line{'s' if unlisted > 1 else ''})",
+            f"Gong refused {unlisted} more line(s) of {file_name or 'the file'} without naming them (its request "
+            f"status lists only {len(refused)} of its {error_count} line errors)", count=unlisted))
+    return refused
 
 
 def _file_object_ids(out_dir: Path, file_name: Optional[str]) -> Optional[list[str]]:

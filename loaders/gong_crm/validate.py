@@ -1,7 +1,8 @@
 """Turns source rows into Gong lines and rejects, with a reason, every row Gong would refuse.
 
-Pure functions: no SQL, no HTTP. A rejected row is reported with its objectId and is not sent; the
-valid rows of the same batch still go.
+Pure functions: no SQL, no HTTP. A rejected row is reported with its objectId and every reason it
+cannot be sent (so one fix-and-rerun round settles it), and is not sent; the valid rows of the same batch
+still go.
 """
 
 from __future__ import annotations
@@ -40,11 +41,16 @@ class Line:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A record that was not sent, or that Gong refused: its objectId and why."""
+    """A record that was not sent, or that Gong refused: its objectId and why.
+
+    `count` is how many records it stands for: more than 1 only for the refused lines Gong counted
+    without listing them (its request status lists a limited number of line errors).
+    """
 
     object_type: str
     object_id: str
     reason: str
+    count: int = 1
 
 
 class _Invalid(Exception):
@@ -79,21 +85,21 @@ def build_lines(mapping: ObjectMapping, rows: list[dict[str, Any]],
     latest: dict[str, dict[str, Any]] = {}
     rejected: list[Rejection] = []
     for number, row in enumerate(rows, start=1):
-        raw_id = row.get(mapping.id_column)
-        object_id = _object_id(raw_id)
+        object_id = _object_id(row.get(mapping.id_column))
         if object_id is None:
-            rejected.append(Rejection(otype, f"(row {number} without id)",
-                                      f"objectId (column {mapping.id_column}) is empty"))
+            problems = [f"objectId (column {mapping.id_column}) is empty", *_problems(mapping, None, row, known)[1]]
+            rejected.append(Rejection(otype, f"(row {number} without id)", "; ".join(problems)))
             continue
         previous = latest.get(object_id)
         if previous is None or _later(row, previous):
             latest[object_id] = row
     lines: list[Line] = []
     for object_id, row in latest.items():
-        try:
-            lines.append(_line(mapping, object_id, row, known))
-        except _Invalid as exc:
-            rejected.append(Rejection(otype, object_id, str(exc)))
+        line, problems = _problems(mapping, object_id, row, known)
+        if line is not None:
+            lines.append(line)
+        else:
+            rejected.append(Rejection(otype, object_id, "; ".join(problems)))
     lines.sort(key=lambda line: (line.modified, line.object_id))
     return lines, rejected
 
@@ -114,57 +120,85 @@ def _object_id(value: Any) -> Optional[str]:
     return text or None
 
 
-def _line(mapping: ObjectMapping, object_id: str, row: dict[str, Any], known: dict[str, set[str]]) -> Line:
+def _problems(mapping: ObjectMapping, object_id: Optional[str], row: dict[str, Any],
+              known: dict[str, set[str]]) -> tuple[Optional[Line], list[str]]:
+    """Returns (the row's line, []) when it can be sent, else (None, every reason it cannot).
+
+    Every field is checked even after one failed, so that the report names all of a row's problems at once.
+    """
     otype = mapping.object_type
-    if len(object_id) > OBJECT_ID_MAX_LENGTH:
-        raise _Invalid(f"objectId is {len(object_id)} characters long; Gong allows at most {OBJECT_ID_MAX_LENGTH}")
-    if not OBJECT_ID.match(object_id):
-        raise _Invalid("objectId may contain only letters, digits and . _ : - characters")
+    problems: list[str] = []
+    if object_id is not None:
+        if len(object_id) > OBJECT_ID_MAX_LENGTH:
+            problems.append(f"objectId is {len(object_id)} characters long: Gong allows at most "
+                            f"{OBJECT_ID_MAX_LENGTH}")
+        if not OBJECT_ID.match(object_id):
+            problems.append("objectId may contain only letters, digits and . _ : - characters")
     modified = row.get("_modified")
     if modified is None:
-        raise _Invalid(f"modifiedDate (column {mapping.modified_column}) is empty or not a date: "
-                       f"{_show(row.get(mapping.modified_column))}")
-    data: dict[str, Any] = {"objectId": object_id, "modifiedDate": gong_datetime(modified)}
+        problems.append(f"modifiedDate (column {mapping.modified_column}) is empty or not a date: "
+                        f"{_show(row.get(mapping.modified_column))}")
+    data: dict[str, Any] = {"objectId": object_id, "modifiedDate": gong_datetime(modified) if modified else None}
     if mapping.deleted_column and is_true(row.get(mapping.deleted_column)):
+        # A deletion carries no other field, so none of them can keep it from being sent.
         data["isDeleted"] = True
-        return Line(object_id, modified, data)
+        return _result(object_id, modified, data, problems)
     data["isDeleted"] = False
     types = STANDARD_FIELDS[otype]
+    invalid: set[str] = set()
     for gong_field, column in mapping.fields.items():
         if gong_field == "objectId":
             continue
-        value = _convert(types[gong_field], row.get(column), gong_field, column)
-        if value is not None:
-            data[gong_field] = value
+        _put(data, gong_field, problems, invalid, types[gong_field], row.get(column), column)
     for custom in mapping.custom_fields:
-        if custom.column is None:
-            continue
-        value = _convert(custom.type, row.get(custom.column), custom.unique_name, custom.column, custom)
-        if value is not None:
-            data[custom.unique_name] = value
-    missing = [f for f in REQUIRED_FIELDS[otype] if f not in data]
+        if custom.column is not None:
+            _put(data, custom.unique_name, problems, invalid, custom.type, row.get(custom.column), custom.column,
+                 custom)
+    # A field whose value was reported as invalid is not reported once more as empty.
+    missing = [f for f in REQUIRED_FIELDS[otype] if f not in data and f not in invalid]
     if missing:
         columns = [mapping.fields.get(f) for f in missing]
         shown = ", ".join(f"{f} (column {c})" if c else f"{f} (not mapped)" for f, c in zip(missing, columns,
                                                                                              strict=True))
-        raise _Invalid(f"required field{'s' if len(missing) > 1 else ''} {shown} "
-                       f"{'are' if len(missing) > 1 else 'is'} empty")
+        problems.append(f"required field{'s' if len(missing) > 1 else ''} {shown} "
+                        f"{'are' if len(missing) > 1 else 'is'} empty")
     for gong_field, target in STANDARD_REFERENCES[otype].items():
-        _check_reference(data, gong_field, target, known)
+        _check_reference(data, gong_field, target, known, problems)
     for custom in mapping.custom_fields:
         if custom.type == "REFERENCE" and custom.reference_to:
-            _check_reference(data, custom.unique_name, REFERENCE_TARGETS[custom.reference_to], known)
-    return Line(object_id, modified, data)
+            _check_reference(data, custom.unique_name, REFERENCE_TARGETS[custom.reference_to], known, problems)
+    return _result(object_id, modified, data, problems)
 
 
-def _check_reference(data: dict[str, Any], name: str, target: str, known: dict[str, set[str]]) -> None:
+def _result(object_id: Optional[str], modified: Optional[datetime], data: dict[str, Any],
+            problems: list[str]) -> tuple[Optional[Line], list[str]]:
+    if problems or object_id is None or modified is None:
+        return None, problems
+    return Line(object_id, modified, data), []
+
+
+def _put(data: dict[str, Any], name: str, problems: list[str], invalid: set[str], kind: str, value: Any,
+         column: str, custom: Optional[CustomField] = None) -> None:
+    """Converts one field into `data`, or records why it cannot be sent."""
+    try:
+        converted = _convert(kind, value, name, column, custom)
+    except _Invalid as exc:
+        problems.append(str(exc))
+        invalid.add(name)
+        return
+    if converted is not None:
+        data[name] = converted
+
+
+def _check_reference(data: dict[str, Any], name: str, target: str, known: dict[str, set[str]],
+                     problems: list[str]) -> None:
     value = data.get(name)
     ids = known.get(target)
     if value is None or ids is None:
         return
     if value not in ids:
-        raise _Invalid(f"{name} {value!r} is not the objectId of any {target} in the source (or that one is "
-                       "flagged deleted)")
+        problems.append(f"{name} {value!r} is not the objectId of any {target} in the source (or that one is "
+                        "flagged deleted)")
 
 
 def _convert(kind: str, value: Any, name: str, column: str, custom: Optional[CustomField] = None) -> Any:
