@@ -9,6 +9,7 @@ non-zero exit.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -16,14 +17,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+from pipelines.destinations import DEFAULT_DUCKDB_FILE
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNFINISHED = 3
 EXIT_REJECTED = 4
 
-DEFAULT_DATABASE_URL = "duckdb:///gong.duckdb"
+DEFAULT_DATABASE_URL = "duckdb:///" + DEFAULT_DUCKDB_FILE
 MAX_SHOWN_REJECTIONS = 50
+# Named here as upload_log.py names them; tests/test_crm_upload_messages.py keeps the two in step.
+LOG_TABLE = "gong_crm_upload_log"
+REJECTED_TABLE = "gong_crm_rejected_rows"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,21 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
         "database into Gong's generic CRM integration, incrementally. Gong credentials and base URL come from "
         "SOURCES__GONG__* environment variables or .dlt/secrets.toml.",
         epilog="Exit codes: 0 done, 1 error, 2 bad arguments, 3 Gong is still processing a request or the quota "
-        "stopped the run (run again later), 4 records were rejected or a request FAILED (see the upload log).",
+        "stopped the run (run again later), 4 records were rejected or a request FAILED (listed in the summary; "
+        f"a real run also records them in {LOG_TABLE} and {REJECTED_TABLE}, a dry run writes no log).",
     )
     parser.add_argument("--mapping", default=os.environ.get("GONG_CRM_MAPPING", "crm_mapping.toml"),
                         help="the mapping file (TOML; see schemas/crm_mapping.example.toml); env GONG_CRM_MAPPING")
     parser.add_argument("--database-url", default=os.environ.get("GONG_CRM_DATABASE_URL", DEFAULT_DATABASE_URL),
                         help="SQLAlchemy URL of the database holding the CRM tables (default: the DuckDB "
-                        "warehouse gong.duckdb); env GONG_CRM_DATABASE_URL")
+                        f"warehouse {DEFAULT_DATABASE_URL}); env GONG_CRM_DATABASE_URL")
     parser.add_argument("--log-database-url",
                         default=os.environ.get("GONG_CRM_LOG_DATABASE_URL", DEFAULT_DATABASE_URL),
-                        help="SQLAlchemy URL of the warehouse that keeps the upload log (default: gong.duckdb); "
-                        "env GONG_CRM_LOG_DATABASE_URL")
+                        help="SQLAlchemy URL of the warehouse that keeps the upload log (default: "
+                        f"{DEFAULT_DATABASE_URL}); env GONG_CRM_LOG_DATABASE_URL")
     parser.add_argument("--object-types", default=None,
                         help="comma-separated object types to upload (default: all mapped): " + ", ".join(OBJECT_TYPES))
     parser.add_argument("--dry-run", action="store_true",
-                        help="read, validate and write the files that would be uploaded; send nothing to Gong")
+                        help="read, validate and write the files that would be uploaded; send nothing to Gong "
+                        "and write no upload log")
     parser.add_argument("--out-dir", default="crm_upload_files",
                         help="where the upload files are written (default: crm_upload_files)")
     parser.add_argument("--max-file-bytes", type=int, default=MAX_FILE_BYTES,
@@ -101,18 +109,23 @@ def run(args: argparse.Namespace, client: Any = None, sleep: Any = None) -> Any:
         make_engine,
         run_upload,
     )
+    from loaders.gong_crm.reader import same_database
     from sources.gong.client import GongError
 
     if args.max_file_bytes < 1024:
         raise UserError("--max-file-bytes must be at least 1024.")
+    engines: list[Any] = []
+    own_client = False
     try:
         mapping = load_mapping(args.mapping)
         object_types = parse_object_types(args.object_types, list(mapping.objects))
-        engine = make_engine(args.database_url)
-        log_engine = engine if args.log_database_url == args.database_url else make_engine(args.log_database_url)
-        log = UploadLog(log_engine, read_only=args.dry_run)
+        # One engine when both URLs name one database: DuckDB refuses a second connection to a file that is
+        # opened with another configuration (read-only beside read-write) in the same process.
+        shared = same_database(args.log_database_url, args.database_url)
+        engines.append(make_engine(args.database_url, read_only=args.dry_run or not shared))
+        engines.append(engines[0] if shared else make_engine(args.log_database_url, read_only=args.dry_run))
+        log = UploadLog(engines[1], read_only=args.dry_run)
         api = None
-        own_client = False
         if not args.dry_run:
             if client is None:
                 from sources.gong import make_client
@@ -121,25 +134,28 @@ def run(args: argparse.Namespace, client: Any = None, sleep: Any = None) -> Any:
                 own_client = True
             api = GongCrmApi(client, sleep=sleep or time.sleep, poll_first_wait_s=args.poll_first_wait,
                              poll_timeout_s=args.poll_timeout)
-        try:
-            return run_upload(mapping, CrmSource(engine), log, api, object_types=object_types,
-                              dry_run=args.dry_run, out_dir=Path(args.out_dir), max_file_bytes=args.max_file_bytes)
-        finally:
-            if own_client:
-                client.close()
+        return run_upload(mapping, CrmSource(engines[0]), log, api, object_types=object_types,
+                          dry_run=args.dry_run, out_dir=Path(args.out_dir), max_file_bytes=args.max_file_bytes)
     except (MappingError, SourceError, GongError) as exc:
         raise UserError(str(exc).rstrip(".") + ".") from None
     except Exception as exc:  # dlt wraps configuration errors raised while the client is built
-        from pipelines.gong_pipeline import _user_message
+        from pipelines.errors import user_message
 
-        raise UserError(_user_message(exc)) from None
+        raise UserError(user_message(exc)) from None
+    finally:
+        if own_client:
+            client.close()
+        # Closing the pooled connections releases DuckDB's file for whoever opens it next in this process.
+        for engine in {id(e): e for e in engines}.values():
+            engine.dispose()
 
 
 def print_summary(result: Any, out: TextIO) -> None:
     """Prints what the run did: per object type, the files, every rejected record, and the requests."""
     w = out.write
     if result.dry_run:
-        w("\nDry run: nothing was sent to Gong.\n")
+        w("\nDry run: nothing was sent to Gong. No upload log was written; the files below are what a real run "
+          "would upload.\n")
         if result.integration_id is None:
             w("  (no upload has run yet, so the integration id is unknown: the clientRequestIds below assume 0)\n")
     else:
@@ -157,17 +173,33 @@ def print_summary(result: Any, out: TextIO) -> None:
             w(f"    skipped: {report.skipped}\n")
     rejections = [r for report in result.reports.values() for r in report.rejected] + result.gong_rejected
     if rejections:
-        w(f"  Rejected records ({len(rejections)}):\n")
+        w(f"  {'Records that would be rejected' if result.dry_run else 'Rejected records'} "
+          f"({result.rejected_count}):\n")
         for r in rejections[:MAX_SHOWN_REJECTIONS]:
             w(f"    {r.object_type} {r.object_id}: {r.reason}\n")
-        if len(rejections) > MAX_SHOWN_REJECTIONS:
-            w(f"    ... {len(rejections) - MAX_SHOWN_REJECTIONS} more in the table gong_crm_rejected_rows\n")
+        hidden = len(rejections) - MAX_SHOWN_REJECTIONS
+        if hidden > 0 and result.dry_run:
+            w(f"    ... {hidden} more, each listed above as it was found (a dry run writes no log; a real run "
+              f"records them in the table {REJECTED_TABLE})\n")
+        elif hidden > 0:
+            w(f"    ... {hidden} more in the table {REJECTED_TABLE}\n")
     if result.requests:
         w("  Requests:\n")
         for row in result.requests:
             w(f"    {row.client_request_id}  {row.object_type}  {row.line_count or 0} line(s)  {row.status}"
               + (f"  ok {row.success_count}, errors {row.error_count}" if row.success_count is not None else "")
+              + (f"  ({_failure_reasons(row.errors)})" if row.status == "FAILED" else "")
               + "\n")
+
+
+def _failure_reasons(errors: Optional[str]) -> str:
+    """Every reason Gong gave for a FAILED request, from the log row's JSON `errors`."""
+    try:
+        listed = json.loads(errors or "[]")
+    except ValueError:
+        listed = []
+    reasons = [str(e.get("description", "")) for e in listed if isinstance(e, dict) and e.get("description")]
+    return "; ".join(reasons) or "Gong gave no reason"
 
 
 def exit_code(result: Any) -> int:
@@ -207,9 +239,13 @@ def main(argv: Optional[Sequence[str]] = None, client: Any = None, sleep: Any = 
         return 130
     print_summary(result, sys.stdout)
     code = exit_code(result)
-    if code == EXIT_REJECTED:
+    if code == EXIT_REJECTED and result.dry_run:
+        print(f"gong-crm-upload: dry run: {result.rejected_count} record(s) would be rejected, each listed above; "
+              f"a dry run writes no upload log (a real run records them in the table {REJECTED_TABLE}).",
+              file=sys.stderr)
+    elif code == EXIT_REJECTED:
         print(f"gong-crm-upload: {result.rejected_count} record(s) were rejected and {len(result.failed)} "
-              "request(s) FAILED; see above and the tables gong_crm_upload_log and gong_crm_rejected_rows.",
+              f"request(s) FAILED; see above and the tables {LOG_TABLE} and {REJECTED_TABLE}.",
               file=sys.stderr)
     elif code == EXIT_UNFINISHED:
         print("gong-crm-upload: Gong is still processing a request; run again later to poll it.", file=sys.stderr)

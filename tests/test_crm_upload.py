@@ -416,6 +416,8 @@ def test_schema_is_pushed_only_when_the_mapping_changes(env: Env) -> None:
 def test_dry_run_writes_and_validates_files_and_sends_nothing(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     env.execute(accounts.insert().values(id="A9", name=None, crm_url="https://crm.example/a/9", updated_at=at(40),
                                          is_deleted=False))
+    # A dry run opens DuckDB read-only, which one process cannot do beside its own read-write connections.
+    env.engine.dispose()
     code = crm_upload.main(["--mapping", str(EXAMPLE_MAPPING), "--database-url", str(env.engine.url),
                             "--log-database-url", str(env.engine.url), "--out-dir", str(env.out_dir), "--dry-run",
                             "-q"])

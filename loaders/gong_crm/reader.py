@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -29,10 +31,44 @@ def scrub(text: str) -> str:
     return _SECRET_URL.sub(r"\1***@", text)
 
 
-def make_engine(url: str) -> Engine:
-    """Returns an SQLAlchemy engine for `url`, or raises SourceError naming the problem."""
+# Backends that keep a database in one local file and create that file, empty, on first connect.
+_FILE_BACKENDS = ("duckdb", "sqlite")
+
+
+def database_file(url: str | sa.URL) -> Optional[Path]:
+    """Returns the local file a DuckDB or SQLite URL names, or None (a server, in-memory, MotherDuck)."""
     try:
-        return sa.create_engine(url)
+        parsed = sa.make_url(url) if isinstance(url, str) else url
+    except sa.exc.ArgumentError:
+        return None
+    name = parsed.database
+    if parsed.get_backend_name() not in _FILE_BACKENDS or not name or name == ":memory:":
+        return None
+    if name.startswith(("md:", "motherduck:", "file:")):
+        return None
+    return Path(name)
+
+
+def same_database(url: str, other: str) -> bool:
+    """Returns whether two URLs name the same database (the same local file counts, however spelled)."""
+    if url == other:
+        return True
+    mine, theirs = database_file(url), database_file(other)
+    return (mine is not None and theirs is not None and sa.make_url(url).get_backend_name()
+            == sa.make_url(other).get_backend_name() and mine.resolve() == theirs.resolve())
+
+
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """Returns an SQLAlchemy engine for `url` (DuckDB opened read-only when `read_only`), or raises SourceError.
+
+    Nothing is connected yet, so no database file is created here.
+    """
+    try:
+        parsed = sa.make_url(url)
+        # DuckDB refuses writes on a read-only connection and never creates its file; other backends rely on
+        # the loader sending no writes.
+        connect_args = {"read_only": True} if read_only and parsed.get_backend_name() == "duckdb" else {}
+        return sa.create_engine(parsed, connect_args=connect_args)
     except Exception as exc:  # bad URL syntax, unknown dialect, missing driver
         raise SourceError(scrub(f"The database URL {url!r} cannot be used ({type(exc).__name__}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else ''}): give an SQLAlchemy URL "
@@ -64,6 +100,20 @@ class CrmSource:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def check(self, mappings: Sequence[ObjectMapping]) -> None:
+        """Raises SourceError or MappingError unless the database opens and has every column `mappings` name.
+
+        Reads no rows (each source is queried with a false condition), so a mistake is found before anything
+        is sent or logged.
+        """
+        with _Reading(self.engine, None):
+            pass
+        for mapping in mappings:
+            with self._connect(mapping) as conn:
+                result = conn.execute(sa.text(f"SELECT * FROM {self._source(mapping)} AS src WHERE 1 = 0"))
+                self._columns(mapping, list(result.keys()))
+                result.close()
 
     def read_changed(self, mapping: ObjectMapping, since: Optional[datetime]) -> list[dict[str, Any]]:
         """Returns the rows of `mapping` modified after `since` (all rows when None), oldest first.
@@ -142,12 +192,18 @@ class CrmSource:
 class _Reading:
     """A connection context that turns database errors into one-sentence SourceErrors."""
 
-    def __init__(self, engine: Engine, mapping: ObjectMapping) -> None:
+    def __init__(self, engine: Engine, mapping: Optional[ObjectMapping]) -> None:
         self.engine = engine
         self.mapping = mapping
         self.conn: Optional[sa.Connection] = None
 
     def __enter__(self) -> sa.Connection:
+        path = database_file(self.engine.url)
+        if path is not None and not path.is_file():
+            # Connecting would create an empty database and then fail on its first table.
+            raise SourceError(f"The CRM database file {path.absolute()} does not exist: pass --database-url with the "
+                              "database that holds the CRM tables (a DuckDB file gong-sync wrote, or any "
+                              "SQLAlchemy URL).")
         try:
             self.conn = self.engine.connect()
         except Exception as exc:
@@ -158,7 +214,7 @@ class _Reading:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         if self.conn is not None:
             self.conn.close()
-        if isinstance(exc, sa.exc.DBAPIError | sa.exc.StatementError):
+        if isinstance(exc, sa.exc.DBAPIError | sa.exc.StatementError) and self.mapping is not None:
             what = self.mapping.query and "query" or f"table {self.mapping.table}"
             raise SourceError(scrub(f"Reading {self.mapping.object_type} from the {what} failed "
                                     f"({_first_line(exc.orig if hasattr(exc, 'orig') else exc)}): check "

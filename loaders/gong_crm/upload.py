@@ -71,19 +71,24 @@ def run_upload(mapping: Mapping, source: CrmSource, log: UploadLog, api: Optiona
     """Runs one upload (or a dry run, which needs no `api` and writes nothing but the files) and returns it."""
     result = UploadResult(run_id=run_id or uuid.uuid4().hex, dry_run=dry_run)
     wanted = [t for t in mapping.objects if object_types is None or t in object_types]
+    if not dry_run and api is None:
+        raise ValueError("a real run needs the Gong API")
+    known_ids = _KnownIds(mapping, source)
+    # Mistakes in the source and in Gong's credentials end the run before the upload log is created, so a
+    # run that could not start leaves no empty warehouse behind.
+    read = set(wanted).union(*(known_ids.targets(mapping.objects[t]) for t in wanted))
+    source.check([om for t, om in mapping.objects.items() if t in read])
     if dry_run:
         result.integration_id = log.get_state(_integration_key(mapping))
     else:
-        if api is None:
-            raise ValueError("a real run needs the Gong API")
-        log.ensure()
+        assert api is not None
         result.integration_id = api.find_or_register_integration(mapping.integration_name, mapping.owner_email)
+        log.ensure()
         log.set_state(_integration_key(mapping), result.integration_id)
         for row in log.open_requests(result.integration_id):
             logger.info("Resuming request %s (%s) left %s by an earlier run", row.client_request_id,
                         row.object_type, row.status)
             _finish(result, log, api, row, out_dir)
-    known_ids = _KnownIds(mapping, source)
     for object_type in wanted:
         report = TypeReport(object_type)
         result.reports[object_type] = report
@@ -100,17 +105,20 @@ class _KnownIds:
         self.source = source
         self.cache: dict[str, set[str]] = {}
 
-    def for_type(self, om: ObjectMapping) -> dict[str, set[str]]:
-        """Returns {referenced object type: its ids} for the references `om` maps."""
+    def targets(self, om: ObjectMapping) -> set[str]:
+        """Returns the mapped object types the references of `om` point at (their ids are read)."""
         targets = {t for f, t in STANDARD_REFERENCES[om.object_type].items() if f in om.fields}
         targets |= {REFERENCE_TARGETS[c.reference_to] for c in om.custom_fields
                     if c.type == "REFERENCE" and c.reference_to}
+        return {t for t in targets if t in self.mapping.objects}
+
+    def for_type(self, om: ObjectMapping) -> dict[str, set[str]]:
+        """Returns {referenced object type: its ids} for the references `om` maps."""
         out: dict[str, set[str]] = {}
-        for target in targets:
-            if target in self.mapping.objects:
-                if target not in self.cache:
-                    self.cache[target] = self.source.existing_ids(self.mapping.objects[target])
-                out[target] = self.cache[target]
+        for target in self.targets(om):
+            if target not in self.cache:
+                self.cache[target] = self.source.existing_ids(self.mapping.objects[target])
+            out[target] = self.cache[target]
         return out
 
 

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .reader import SourceError, scrub
+from .reader import SourceError, database_file, scrub
 from .validate import Rejection
 
 # Statuses of a request: UPLOADING (row written, upload maybe sent), Gong's own PENDING, IN_PROGRESS,
@@ -96,6 +96,7 @@ class UploadLog:
     """The log tables in one SQL database (the warehouse by default)."""
 
     def __init__(self, engine: Engine, read_only: bool = False) -> None:
+        """`read_only` (a dry run) reads the log if it is there and never writes or creates it."""
         self.engine = engine
         self.read_only = read_only
         self._ready = False
@@ -109,6 +110,10 @@ class UploadLog:
 
     def exists(self) -> bool:
         """Returns whether the log table exists."""
+        path = database_file(self.engine.url)
+        if self.read_only and path is not None and not path.is_file():
+            # Connecting would create the database file: a dry run must leave none behind.
+            return False
         return bool(self._run(lambda conn: sa.inspect(conn).has_table(upload_log.name), write=False))
 
     def watermark(self, integration_id: str, object_type: str) -> Optional[datetime]:
