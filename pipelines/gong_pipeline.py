@@ -696,9 +696,3 @@ def pendulum_now() -> Any:
     import pendulum
 
     return pendulum.now("UTC").start_of("second")
-
-
-
-
-# Until pipelines/crm_upload.py imports it from pipelines.errors.
-_user_message = user_message
