@@ -49,7 +49,8 @@ def newcomer_env(home: Path, base_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SOURCES__", "DESTINATION__", "GONG_SYNC_", "DLT_", "PIPELINES__"))}
     # dlt keeps its state in ~/.dlt (/var/dlt for root): here, a folder of this test's own.
-    env.update(HOME=str(home), DLT_DATA_DIR=str(home / ".dlt"), SOURCES__GONG__BASE_URL=base_url, SOURCES__GONG__ACCESS_KEY="sim-access-key",
+    env.update(HOME=str(home), DLT_DATA_DIR=str(home / ".dlt"), SOURCES__GONG__BASE_URL=base_url,
+               SOURCES__GONG__ACCESS_KEY="sim-access-key",
                SOURCES__GONG__ACCESS_KEY_SECRET="sim-access-key-secret",
                # The simulator answers at any rate; Gong's 3/s would only make this test slower.
                SOURCES__GONG__RATE_LIMIT="0", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
@@ -179,7 +180,8 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("args, env, sentence", BAD_INPUTS, ids=[" ".join(a) or next(iter(e)) for a, e, _ in BAD_INPUTS])
+@pytest.mark.parametrize("args, env, sentence", BAD_INPUTS,
+                         ids=[" ".join(a) or next(iter(e)) for a, e, _ in BAD_INPUTS])
 def test_bad_input_exits_2_with_one_sentence_before_anything_runs(
         args: list[str], env: dict[str, str], sentence: str, unreachable_env: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,8 +260,8 @@ def test_an_unreachable_gong_is_said_at_the_first_failure_with_what_is_retried()
     assert seen_at_first_wait[0] == [(logging.WARNING, (
         "Gong at http://127.0.0.1:9 cannot be reached (Connection refused): retrying /v2/users 3 more times over "
         "about 7 s (check SOURCES__GONG__BASE_URL and the network)"))]
-    assert str(error.value) == ("Gong at http://127.0.0.1:9 could not be reached (Connection refused) after 4 attempts: "
-                                "check SOURCES__GONG__BASE_URL and the network.")
+    assert str(error.value) == ("Gong at http://127.0.0.1:9 could not be reached (Connection refused) after 4 "
+                                "attempts: check SOURCES__GONG__BASE_URL and the network.")
 
 
 @pytest.fixture
