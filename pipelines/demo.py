@@ -35,7 +35,7 @@ EXAMPLE_QUERIES: list[tuple[str, str]] = [
         """
         SELECT u.first_name || ' ' || u.last_name AS rep,
                count(DISTINCT s.call_id) AS calls,
-               round(100 * sum(s.talk_time) / sum(c.duration_s), 1) AS talk_ratio_pct
+               round(100 * sum(s.talk_time_s) / sum(c.duration_s), 1) AS talk_ratio_pct
         FROM gong.calls__speakers s
         JOIN gong.calls c ON c.id = s.call_id
         JOIN gong.users u ON u.id = s.user_id
@@ -46,7 +46,7 @@ EXAMPLE_QUERIES: list[tuple[str, str]] = [
     (
         "Most mentioned trackers",
         """
-        SELECT t.name AS tracker, sum(t.count) AS mentions, count(DISTINCT t.call_id) AS calls
+        SELECT t.tracker_name AS tracker, sum(t.count) AS mentions, count(DISTINCT t.call_id) AS calls
         FROM gong.calls__trackers t GROUP BY ALL ORDER BY mentions DESC LIMIT 8
         """,
     ),

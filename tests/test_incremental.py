@@ -42,7 +42,7 @@ def content(wh: Warehouse, table: str, columns: str) -> Counter:
 def snapshot(wh: Warehouse) -> dict[str, Counter]:
     return {
         "calls": content(wh, "calls", "id, title, started"),
-        "parties": content(wh, "calls__parties", "call_id, id"),
+        "parties": content(wh, "calls__parties", "call_id, party_id"),
         "transcripts": content(wh, "transcripts", "call_id, sentence_index, text"),
     }
 

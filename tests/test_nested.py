@@ -27,18 +27,24 @@ EXTENSIVE = "/v2/calls/extensive"
 
 
 @pytest.fixture(scope="module")
-def calls() -> Iterator[list[dict[str, Any]]]:
-    """Call rows as the calls resource makes them, from the simulator's full extensive answers."""
+def raw_calls() -> Iterator[list[dict[str, Any]]]:
+    """The simulator's full extensive answers' calls, as Gong sends them."""
     sim = GongSimulator(sim_config(days=4, calls_per_day=15, page_size=100, sentences_per_call=2))
     url = sim.start()
     client = GongClient(url, ACCESS_KEY, ACCESS_KEY_SECRET, settings=ClientSettings(rate_limit=None),
                         session=RecordingSession())
     try:
         body = first_calls_request(start_date="2026-10-01", end_date="2026-12-01")
-        yield [call_row(c) for page in client.paginate("POST", EXTENSIVE, "calls", body=body) for c in page]
+        yield [c for page in client.paginate("POST", EXTENSIVE, "calls", body=body) for c in page]
     finally:
         client.close()
         sim.stop()
+
+
+@pytest.fixture(scope="module")
+def calls(raw_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Call rows as the calls resource makes them."""
+    return [call_row(c) for c in raw_calls]
 
 
 def contract_schema() -> dlt.Schema:
@@ -116,6 +122,74 @@ def test_nested_tables_are_the_rows_dlt_makes(calls: list[dict[str, Any]]) -> No
     assert {p["_dlt_root_id"] for p in parties} <= {r["_dlt_id"] for r in roots}
     comments = [r for r in as_rows(tables.get("calls__public_comments")) if "posted" in r]
     assert comments and all(r["posted"].tzinfo is not None for r in comments), "timestamps stay UTC-aware"
+    # ... and the business key of its parent row, named as there (tests/test_table_contract.py: loaded rows).
+    contexts = {r["_dlt_id"]: r for r in as_rows(tables["calls__parties__context"])}
+    party_rows = {p["_dlt_id"]: p for p in parties}
+    for f in fields:
+        ctx = contexts[objects[f["_dlt_parent_id"]]["_dlt_parent_id"]]
+        assert (f["party_id"], f["system"]) == (party_rows[ctx["_dlt_parent_id"]]["party_id"], ctx["system"])
+    assert all((f["object_type"], f["object_id"]) == (objects[f["_dlt_parent_id"]]["object_type"],
+                                                      objects[f["_dlt_parent_id"]]["object_id"]) for f in fields)
+    trackers = {r["_dlt_id"]: r for r in as_rows(tables["calls__trackers"])}
+    occurrences = as_rows(tables["calls__trackers__occurrences"])
+    assert occurrences and all(o["tracker_id"] == trackers[o["_dlt_parent_id"]]["tracker_id"] for o in occurrences)
+    phrases = {r["_dlt_id"]: r for r in as_rows(tables["calls__trackers__phrases"])}
+    said = as_rows(tables["calls__trackers__phrases__occurrences"])
+    assert said and all((o["tracker_id"], o["phrase"]) == (phrases[o["_dlt_parent_id"]]["tracker_id"],
+                                                           phrases[o["_dlt_parent_id"]]["phrase"]) for o in said)
+    assert all("start_time_s" in o and "start_time" not in o for o in occurrences), "offsets carry their unit"
+    speakers = as_rows(tables["calls__speakers"])
+    assert speakers and all("speaker_id" in s and "talk_time_s" in s and "id" not in s for s in speakers)
+
+
+def _empty_strings(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _empty_strings(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _empty_strings(v)]
+    return [value] if value == "" else []
+
+
+def test_empty_strings_from_gong_are_null_on_both_paths(raw_calls: list[dict[str, Any]]) -> None:
+    page = copy.deepcopy(raw_calls[:8])
+    call = next(c for c in page if c["content"]["trackers"] and c["collaboration"]["publicComments"])
+    party = call["parties"][0]
+    party["title"] = ""
+    party["methods"] = ["Invitee", ""]
+    party["context"][0]["objects"][0]["fields"][0]["value"] = ""
+    call["context"][0]["objects"][0]["fields"][0]["value"] = ""
+    call["metaData"]["sdrDisposition"] = ""
+    call["content"]["trackers"][0]["type"] = ""
+    call["content"]["outline"][0]["items"][0]["text"] = ""
+    call["content"]["keyPoints"][0]["text"] = ""
+    call["collaboration"]["publicComments"][0]["comment"] = ""
+    call["interaction"]["speakers"][0]["userId"] = ""
+    rows = [call_row(c) for c in page]
+    assert _empty_strings(rows) == [], "no empty string reaches either path"
+
+    schema = contract_schema()
+    split = split_nested(rows, "calls", "id", schema)
+    assert split is not None, "a page with empty strings is built here too"
+    roots, tables = split
+    expected = dlt_rows(schema, [{**r, "_dlt_id": root_row_id("calls", str(r["id"]))} for r in rows])
+    for name, table in tables.items():
+        assert keyed(as_rows(table)) == keyed(expected[name]), name
+        assert not [v for v in table.to_pylist() for x in v.values() if x == ""], name
+    call_id = call["metaData"]["id"]
+    assert "sdr_disposition" not in next(r for r in expected["calls"] if r["id"] == call_id)
+
+    def of_call(name: str) -> list[dict[str, Any]]:
+        return [r for r in tables[name].to_pylist() if r["call_id"] == call_id]
+
+    assert of_call("calls__parties")[0]["title"] is None and of_call("calls__parties")[0]["name"]
+    assert [m["value"] for m in of_call("calls__parties__methods")[:2]] == ["Invitee", None], "the item stays, NULL"
+    assert of_call("calls__parties__context__objects__fields")[0]["value"] is None
+    assert of_call("calls__context__objects__fields")[0]["value"] is None
+    assert of_call("calls__trackers")[0]["type"] is None
+    assert of_call("calls__outline__items")[0]["text"] is None
+    assert of_call("calls__key_points")[0]["text"] is None
+    assert of_call("calls__public_comments")[0]["comment"] is None
+    assert of_call("calls__speakers")[0]["user_id"] is None
 
 
 def test_a_call_taken_once_per_load(calls: list[dict[str, Any]]) -> None:

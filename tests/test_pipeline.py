@@ -86,7 +86,7 @@ def test_resynced_call_has_exactly_its_new_child_rows(gong: GongFixture, duck: W
                  "affiliation": "External", "speakerId": "90000000000000000002", "methods": ["Attendee"]}
     gong.edit_call(call_id, parties=[new_party], trackers=[])
     sync(gong, duck, resources=("calls",))
-    parties = duck.query(f"SELECT id, name FROM {{ds}}.calls__parties WHERE call_id = '{call_id}'")
+    parties = duck.query(f"SELECT party_id, name FROM {{ds}}.calls__parties WHERE call_id = '{call_id}'")
     assert parties == [("90000000000000000001", "New Person")]
     assert duck.count("calls__parties__methods", f"WHERE call_id = '{call_id}'") == 1
     assert duck.count("calls__trackers", f"WHERE call_id = '{call_id}'") == 0

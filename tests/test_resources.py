@@ -12,6 +12,7 @@ from typing import Any
 import dlt
 import pytest
 
+from pipelines.export_schema import JOIN_KEYS, parent_column
 from pipelines.gong_pipeline import SyncResult, run_sync
 from sources.gong.catalog import BY_NAME, CATALOG
 from tests.conftest import GongFixture
@@ -20,12 +21,14 @@ START = "2026-10-26"
 END = "2026-11-01T12:00:00+00:00"
 TZ = "America/New_York"
 
-# Child tables that must carry a business key, per resource.
+# Child tables that must have rows and carry their root's key, per resource; every child table loaded must
+# also join its direct parent on its whole key (`JOIN_KEYS`), checked below.
 CHILD_KEYS: dict[str, dict[str, str]] = {
     "users": {"users__spoken_languages": "user_id"},
     "scorecards": {"scorecards__questions": "scorecard_id", "scorecards__questions__answer_options": "scorecard_id"},
-    "trackers": {"trackers__language_keywords": "tracker_id"},
-    "answered_scorecards": {"answered_scorecards__answers": "answered_scorecard_id"},
+    "trackers": {"trackers__language_keywords": "tracker_id", "trackers__language_keywords__keywords": "tracker_id"},
+    "answered_scorecards": {"answered_scorecards__answers": "answered_scorecard_id",
+                            "answered_scorecards__answers__selected_options": "answered_scorecard_id"},
     "interaction_stats": {"interaction_stats__person_interaction_stats": "user_id"},
     "activity_day_by_day": {"activity_day_by_day__calls": "user_id"},
     "permission_profiles": {"permission_profiles__team_leads": "profile_id"},
@@ -91,6 +94,16 @@ def test_resource_rows_keys_requests_and_rerun(name: str, gong: GongFixture, tmp
                              f"(SELECT {child_key if child_key != 'user_id' or name != 'users' else 'id'} "
                              f"FROM gong.{name})")[0][0]
         assert orphans == 0, f"{child}.{child_key} must join {name}"
+    for child in sorted(t for t in duck.tables() if t.startswith(name + "__")):
+        parent = child.rsplit("__", 1)[0]
+        key = JOIN_KEYS.get(child)
+        assert key, f"{child}: declare the parent key it joins on in pipelines/export_schema.py JOIN_KEYS"
+        assert duck.query(f"SELECT count(*) FROM gong.{child} WHERE "
+                          + " OR ".join(f"{c} IS NULL" for c in key))[0][0] == 0, f"{child} carries {key}"
+        match = " AND ".join(f"p.{parent_column(parent, c)} = c.{c}" for c in key)
+        orphans = duck.query(f"SELECT count(*) FROM gong.{child} c WHERE NOT EXISTS "
+                             f"(SELECT 1 FROM gong.{parent} p WHERE {match})")[0][0]
+        assert orphans == 0, f"{child} joins {parent} on {key}"
     for column in (c for c in duck.query(f"SELECT column_name, data_type FROM information_schema.columns "
                                           f"WHERE table_schema = 'gong' AND table_name = '{name}'")
                    if c[0] == "id" or c[0].endswith("_id")):

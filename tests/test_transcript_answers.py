@@ -57,6 +57,23 @@ def test_arrow_reads_the_same_rows_as_the_json_path(indent: int | None) -> None:
     assert not [r for r in table.to_pylist() if r["call_id"] == str(10**19 + 2)], "a call without monologues"
 
 
+def test_empty_strings_are_null_on_both_paths() -> None:
+    answer = _answer(seed=5, calls=3)
+    monologue = answer["callTranscripts"][0]["transcript"][0]
+    monologue.update(speakerId="", topic="")
+    monologue["sentences"][0]["text"] = ""
+    answer["callTranscripts"][1]["transcript"][0]["sentences"][0]["text"] = " "  # not empty: kept
+    table, _ = transcript_answer_table(json.dumps(answer).encode())
+    expected = transcript_table(answer["callTranscripts"])
+    assert table.to_pylist() == expected.to_pylist() and table.schema == expected.schema
+    rows = table.to_pylist()
+    assert not [r for r in rows for v in r.values() if v == ""], "no empty string on either path"
+    first = rows[0]
+    assert (first["speaker_id"], first["topic"], first["text"]) == (None, None, None)
+    assert all(r["speaker_id"] is None for r in rows[:len(monologue["sentences"])]), "the monologue's sentences"
+    assert next(r for r in rows if r["call_id"] == str(10**19 + 1))["text"] == " "
+
+
 @pytest.mark.parametrize("content", [
     b"null", b"", b"   ", b"[1, 2]", b'"text"', b"{not json", b'{"a": 1} {"a": 2}', b'{"a": 1}\nnull\n{"a": 2}',
     b'{"callTranscripts": null}', b'{"callTranscripts": {"callId": "1"}}',

@@ -83,6 +83,11 @@ def _date(*names: str) -> dict[str, Any]:
     return {n: {"data_type": "date"} for n in names}
 
 
+def _json(*names: str) -> dict[str, Any]:
+    """Columns that hold a JSON document of Gong's (an object or a list): one JSON value, not dumped text."""
+    return {n: {"data_type": "json"} for n in names}
+
+
 # Reconcile runs delete calls by loading rows flagged with this column (dlt's hard_delete hint). It is
 # declared from the start so the tables are created with it; it is null in every stored row.
 DELETED_FLAG = "_gong_deleted"
@@ -107,7 +112,7 @@ CATALOG: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="trackers", method="GET", path="/v2/settings/trackers", data_key="keywordTrackers",
-        primary_key=("tracker_id",), row=r.keyed_row("trackerId", "trackerId"),
+        primary_key=("tracker_id",), row=r.tracker_row,
         parent="workspaces", parent_params={"workspaceId": "id"}, columns=_ts("created", "updated"),
         description="a keyword tracker of a workspace; its language keywords carry tracker_id",
     ),
@@ -115,7 +120,10 @@ CATALOG: tuple[Endpoint, ...] = (
         name="calls", method="POST", path="/v2/calls/extensive", data_key="calls", primary_key=("id",),
         kind="calls", row=r.call_row_ctx,
         window=Window("datetime", "fromDateTime", "toDateTime"),
-        columns={**_ts("started", "scheduled"), "duration_s": {"data_type": "bigint"}, **TOMBSTONE},
+        # customData is a string in Gong's spec, set only on calls created through the API: declared, so that
+        # the column stays promised while every call's is empty (NULL).
+        columns={**_ts("started", "scheduled"), "duration_s": {"data_type": "bigint"},
+                 "custom_data": {"data_type": "text"}, **TOMBSTONE},
         description="a non-private call; parties, trackers, topics... as child tables with call_id",
     ),
     Endpoint(
@@ -127,7 +135,7 @@ CATALOG: tuple[Endpoint, ...] = (
     Endpoint(
         name="answered_scorecards", method="POST", path="/v2/stats/activity/scorecards",
         data_key="answeredScorecards", primary_key=("answered_scorecard_id",),
-        row=r.keyed_row("answeredScorecardId", "answeredScorecardId"),
+        row=r.answered_scorecard_row,
         window=Window("date", "reviewFromDate", "reviewToDate", to_limit="tomorrow"),
         columns=_ts("call_start_time", "review_time"),
         description="a filled-in scorecard; its answers carry answered_scorecard_id",
@@ -158,13 +166,15 @@ CATALOG: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="library_folders", method="GET", path="/v2/library/folders", data_key="folders", primary_key=("id",),
-        parent="workspaces", parent_params={"workspaceId": "id"}, columns=_ts("updated"),
+        row=r.library_folder_row, parent="workspaces", parent_params={"workspaceId": "id"}, columns=_ts("updated"),
         description="a library folder",
     ),
     Endpoint(
         name="library_folder_calls", method="GET", path="/v2/library/folder-content", data_key="calls",
         primary_key=("folder_id", "call_id"), row=r.folder_call_row, parent="library_folders",
-        parent_params={"folderId": "id"}, columns=_ts("created"),
+        parent_params={"folderId": "id"},
+        columns={**_ts("created"), "snippet_start_time_s": {"data_type": "bigint"},
+                 "snippet_end_time_s": {"data_type": "bigint"}},
         description="a call saved in a library folder",
     ),
     Endpoint(
@@ -181,8 +191,7 @@ CATALOG: tuple[Endpoint, ...] = (
     Endpoint(
         name="audit_logs", method="GET", path="/v2/logs", data_key="logEntries", primary_key=("log_id",),
         row=r.audit_log_row, window=Window("datetime", "fromDateTime", "toDateTime"),
-        partitions=LOG_TYPES, partition_param="logType", columns={**_ts("event_time"), "log_record": {
-            "data_type": "text"}},
+        partitions=LOG_TYPES, partition_param="logType", columns={**_ts("event_time"), **_json("log_record")},
         description="an audit log entry of one logType, keyed by a hash of its content",
     ),
     Endpoint(
@@ -200,7 +209,7 @@ CATALOG: tuple[Endpoint, ...] = (
         name="crm_schema_fields", method="GET", path="/v2/crm/entity-schema", data_key="objectTypeToSelectedFields",
         primary_key=("integration_id", "object_type", "unique_name"), row=r.crm_schema_field_rows,
         parent="crm_integrations", parent_params={"integrationId": "integrationId"},
-        partitions=CRM_OBJECT_TYPES, partition_param="objectType",
+        partitions=CRM_OBJECT_TYPES, partition_param="objectType", columns=_json("ordered_value_list"),
         description="a CRM field Gong holds for one object type of a generic CRM integration",
     ),
     Endpoint(
@@ -211,7 +220,7 @@ CATALOG: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="flows", method="GET", path="/v2/flows", data_key="flows", primary_key=("id",),
-        row=lambda record, ctx: r.ids_to_text(record), parent="users",
+        row=r.flow_row, parent="users",
         parent_params={"flowOwnerEmail": "emailAddress"}, default=False, columns=_ts("creation_date"),
         description="an Engage flow (opt-in: one request per user, as flows are listed per owner)",
     ),
@@ -219,7 +228,7 @@ CATALOG: tuple[Endpoint, ...] = (
         name="coaching", method="GET", path="/v2/coaching", data_key="coachingData",
         primary_key=("manager_id", "report_id", "period_start"), row=r.coaching_rows, kind="coaching",
         parent="users", window=Window("datetime", "from", "to", step="month"), default=False,
-        columns=_ts("period_start", "period_end"),
+        columns={**_ts("period_start", "period_end"), **_json("metrics")},
         description="a manager's coaching metrics for one direct report and month (opt-in: per manager)",
     ),
     Endpoint(
