@@ -171,6 +171,33 @@ def no_http_patch_outlives_its_test() -> Iterator[None]:
             patcher.start()  # never stopped: the real classes stay in place
 
 
+def _postgres_objects() -> Optional[set[tuple[str, str]]]:
+    """Every schema and table of the Postgres test database (None when it is unreachable)."""
+    import psycopg2
+
+    try:
+        with psycopg2.connect(postgres_url(), connect_timeout=3) as con, con.cursor() as cur:
+            cur.execute("SELECT schema_name, '' FROM information_schema.schemata WHERE schema_name NOT LIKE 'pg\\_%' "
+                        "UNION SELECT table_schema, table_name FROM information_schema.tables "
+                        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")
+            objects = set(cur.fetchall())
+        con.close()
+        return objects
+    except psycopg2.OperationalError:
+        return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_is_left_as_found() -> Iterator[None]:
+    """The suite leaves no schema or table behind in Postgres: every test drops what it created."""
+    before = _postgres_objects()
+    yield
+    after = _postgres_objects()
+    if before is not None and after is not None:
+        left = sorted(f"{schema}.{table}" if table else f"schema {schema}" for schema, table in after - before)
+        assert not left, f"the tests left these behind in Postgres: {', '.join(left)}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sim(**fields): SimConfig fields for the test's recorded simulator")
     config.addinivalue_line("markers", "postgres: needs the Postgres server (fails in CI when unreachable)")
@@ -266,7 +293,8 @@ class Warehouse:
             import psycopg2
 
             with psycopg2.connect(self.url) as con, con.cursor() as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {self.dataset} CASCADE")
+                cur.execute(f"DROP SCHEMA IF EXISTS {self.dataset} CASCADE; "
+                            f"DROP SCHEMA IF EXISTS {self.dataset}_staging CASCADE")
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

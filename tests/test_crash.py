@@ -102,7 +102,8 @@ class Target:
             import psycopg2
 
             with psycopg2.connect(self.url) as con, con.cursor() as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {self.dataset} CASCADE")
+                cur.execute(f"DROP SCHEMA IF EXISTS {self.dataset} CASCADE; "
+                            f"DROP SCHEMA IF EXISTS {self.dataset}_staging CASCADE")
 
 
 @pytest.fixture(scope="module")

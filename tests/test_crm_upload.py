@@ -158,6 +158,10 @@ def env_factory(tmp_path: Path) -> Iterator[Any]:
     for sim in sims:
         sim.stop()
     for engine in engines:
+        # A server database (Postgres, MariaDB) keeps what a test made: the next test, and the docs'
+        # examples run by hand, must not find it.
+        log_metadata.drop_all(engine)
+        crm.drop_all(engine)
         engine.dispose()
 
 

@@ -301,3 +301,17 @@ def test_a_web_page_instead_of_gongs_json_is_one_sentence_without_the_page(web_s
         f"The answer to /v2/workspaces is a web page, not Gong's JSON: is SOURCES__GONG__BASE_URL ({web_server}) "
         "your company's Gong API address, e.g. https://us-12345.api.gong.io?")
     assert "<" not in str(not_found.value) and "<" not in str(ok_page.value)
+
+
+def test_the_simulators_help_documents_every_flag_with_its_default() -> None:
+    from simulator.__main__ import build_parser
+
+    parser = build_parser()
+    help_text = " ".join(parser.format_help().split())
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{action.option_strings[0]} has no help"
+        shown = "(default: the real clock)" if action.default is None else f"(default: {action.default})"
+        assert f"{action.help} {shown}" in help_text or f"{action.help}" in help_text and shown in action.help, \
+            action.option_strings[0]

@@ -146,6 +146,10 @@ def gong_source(
     return list(resources.values())
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _lookback_overrides(by_resource: Optional[dict[str, float]]) -> dict[str, float]:
     """`lookback_days_by_resource` checked: known resources, zero or more days each."""
     try:
@@ -285,9 +289,8 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
             plan = window.plan(endpoint.window, windows.get(state_key), window.present())
             requests = plan.requests
             logger.log(logging.DEBUG if parent_values or partition else logging.INFO,
-                       "%s%s: window %s .. %s (%d requests)",
-                       endpoint.name,
-                        f" [{partition}]" if partition else "", plan.start, plan.end, len(requests))
+                       "%s%s: window %s .. %s (%s)", endpoint.name, f" [{partition}]" if partition else "",
+                       plan.start, plan.end, _plural(len(requests), "request"))
         else:
             plan, requests = None, [Request({})]
         count = 0
@@ -306,8 +309,8 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
         if plan is not None and client.stop_reason is None and plan.new_state:
             windows[state_key] = plan.new_state
         # Per-parent reads (one per folder, profile, user...) would flood the progress output.
-        logger.log(logging.DEBUG if parent_values or partition else logging.INFO, "%s%s: %d rows read", endpoint.name,
-                   f" [{partition}]" if partition else "", count)
+        logger.log(logging.DEBUG if parent_values or partition else logging.INFO, "%s%s: %s read", endpoint.name,
+                   f" [{partition}]" if partition else "", _plural(count, "row"))
 
 
 def _pages(client: GongClient, endpoint: Endpoint, params: dict[str, Any],
@@ -573,7 +576,7 @@ def _calls_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, 
                 if seen_call_ids is not None:
                     seen_call_ids.update(ids)
                 read["synced"] += made
-                logger.info("calls: %d calls so far (%d private skipped)", read["synced"], read["private"])
+                logger.info("calls: %s so far (%d private skipped)", _plural(read["synced"], "call"), read["private"])
                 if made:
                     calls_read.handed()
                     yield split_prepared(prepared) if prepared is not None else split(rows)
