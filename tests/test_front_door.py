@@ -312,7 +312,9 @@ def test_the_simulators_help_documents_every_flag_with_its_default(monkeypatch: 
     for action in parser._actions:
         if action.dest == "help":
             continue
-        line = next(line for line in lines if line.strip().startswith(action.option_strings[0] + " "))
+        at = next(i for i, line in enumerate(lines) if line.strip().startswith(action.option_strings[0] + " "))
+        # argparse puts the help of a long option on the next line
+        line = " ".join(lines[at].split()) if action.help in lines[at] else " ".join(" ".join(lines[at:at + 2]).split())
         assert action.help and action.help in line, action.option_strings[0]
         assert line.endswith(f"(default: {action.default})" if action.default is not None
                              else "(default: the real clock)"), line
