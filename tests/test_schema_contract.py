@@ -76,6 +76,35 @@ def test_a_full_sync_keeps_every_promise(gong: GongFixture, tmp_path: Path) -> N
     assert "erDiagram" in doc and "calls ||--o{ calls__parties" in doc
 
 
+def changelog_changes() -> list[tuple[str, str, str, str, str]]:
+    """The rows of CHANGELOG.md's table of contract changes (issue 21): table, old column and type, new ones."""
+    text = (CONTRACT.parents[1] / "CHANGELOG.md").read_text()
+    section = text.split("### Renamed, retyped and added columns", 1)[1].split("\n### ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] not in ("table", "---"):
+            rows.append((cells[0], cells[1], cells[2], cells[3], cells[4]))
+    return rows
+
+
+def test_the_changelog_lists_contract_changes_that_hold() -> None:
+    """Issue 21 renamed and retyped columns on purpose (the contract was regenerated): CHANGELOG.md tells
+    existing users each change, and each one is what the contract now says."""
+    contract = contract_tables()
+    changes = changelog_changes()
+    assert len(changes) > 50
+    for table, old, old_type, new, new_type in changes:
+        columns = contract[table]["columns"]
+        assert columns.get(new, {}).get("data_type") == new_type, f"{table}.{new} is promised as {new_type}"
+        if old == new:
+            assert old_type != new_type, f"{table}.{old}: a retype names two types"
+        elif old != "-":
+            assert old not in columns, f"{table}.{old} was renamed to {new}"
+    renamed = {(t, o) for t, o, _, n, _ in changes if o not in ("-", n)}
+    assert ("calls__speakers", "talk_time") in renamed and ("calls__trackers", "id") in renamed
+
+
 def test_a_changed_or_missing_column_breaks_the_contract() -> None:
     contract = contract_tables()
     changed = yaml.safe_load(yaml.safe_dump(contract))

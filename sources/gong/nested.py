@@ -10,7 +10,10 @@ still go through dlt. `NestedTables` collects them during an extract, and `write
 adds them to the load package being extracted as Parquet files, which dlt's normalizer passes on and its
 loader merges like any nested table: the tables, columns and keys do not change. (Parquet only: for a
 destination that loads CSV, dlt would read an empty string back as NULL, so the runner keeps dlt's
-normalizer there.)
+normalizer there.) The rows it splits are the ones `rows.call_row` makes for dlt, which carry no empty
+string (Gong's "" is NULL in every table, on either path) and already hold every business key, unit-named
+offset and renamed id of the table contract: the split adds nothing of its own, so that it stays exactly
+what dlt's normalizer makes of the same rows (tests/test_nested.py compares them, empty strings included).
 
 Anything dlt would decide differently (a column the schema does not know yet, a value of another type
 than its column, a list of lists, a column kept as JSON) makes `split_nested` decline the whole page,

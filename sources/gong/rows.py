@@ -557,7 +557,7 @@ def folder_call_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A call saved in a library folder, keyed by `folderId` + `callId`; who added it is `addedByUserId` (a
     user id, named as the others), and its snippet's bounds (seconds from the call's start) become
     `snippetStartTimeS` and `snippetEndTimeS`, as a call's action items name them."""
-    record = _renamed(ids_to_text(record), {"addedBy": "addedByUserId"})
+    record = ids_to_text(_renamed(record, {"addedBy": "addedByUserId"}))  # renamed first: an id becomes text
     snippet = record.pop("snippet", None)
     if isinstance(snippet, dict):
         snippet = _renamed(snippet, {"fromSec": "snippetStartTimeS", "toSec": "snippetEndTimeS"})
@@ -571,12 +571,12 @@ def folder_call_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 def library_folder_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """A library folder of a workspace; who created it is `createdByUserId` (a user id, named as the others)."""
-    return _renamed(plain_row(record, ctx), {"createdBy": "createdByUserId"})
+    return plain_row(_renamed(record, {"createdBy": "createdByUserId"}), ctx)  # renamed first: an id becomes text
 
 
 def flow_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """An Engage flow; its folder is a flow folder (`flowFolderId`, `flowFolderName`), not a library folder."""
-    return _renamed(ids_to_text(record), {"folderId": "flowFolderId", "folderName": "flowFolderName"})
+    return ids_to_text(_renamed(record, {"folderId": "flowFolderId", "folderName": "flowFolderName"}))
 
 
 def profile_user_row(record: dict[str, Any], ctx: Context) -> dict[str, Any]:
