@@ -63,8 +63,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import duckdb
 
+    from pipelines.cli import configure_logging, limit_malloc_arenas, print_summary
     from pipelines.export_schema import seed_simulator_crm
-    from pipelines.gong_pipeline import UserError, configure_logging, limit_malloc_arenas, print_summary, run_sync
+    from pipelines.gong_pipeline import UserError, run_sync
     from simulator import GongSimulator, SimConfig
     from sources.gong.catalog import resource_names
 
