@@ -152,3 +152,15 @@ def step_message_generic(exc: BaseException, destination: Any, step: str = "run"
     last = deepest_cause(exc)
     detail = str(last).splitlines()[0][:300] if str(last) else ""
     return scrub(f"The {step} step failed: {type(last).__name__}: {detail}")
+
+
+def setting_error(exc: BaseException) -> UserError:
+    """The UserError for an error met while setting up or running: a UsageError when a setting is invalid."""
+    from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+
+    from sources.gong import GongConfigError
+
+    message = user_message(exc)
+    if any(isinstance(e, (GongConfigError, ConfigValueCannotBeCoercedException)) for e in root_causes(exc)):
+        return UsageError(message)
+    return UserError(message)
