@@ -124,21 +124,6 @@ def _time_pipeline_steps() -> list[tuple[str, float, float]]:
 
     for name in ("extract", "normalize", "load"):
         setattr(Pipeline, name, timed(name, getattr(Pipeline, name)))
-    # A sync's load step is dlt's load and the DuckDB checkpoint after it (pipelines/load_speed.py): the
-    # runner's own span replaces the dlt load inside it.
-    from pipelines.gong_pipeline import _SyncRunner
-
-    load = _SyncRunner._load
-
-    def runner_load(self: Any) -> None:
-        first, start = len(spans), time.time()
-        try:
-            load(self)
-        finally:
-            del spans[first:]
-            spans.append(("load", start, time.time()))
-
-    _SyncRunner._load = runner_load  # type: ignore[method-assign]
     return spans
 
 
@@ -494,7 +479,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--duckdb-config", dest="duckdb_config", action="append", default=[], metavar="KEY=VALUE",
                         help="DuckDB setting for the DuckDB scenarios, e.g. memory_limit=512MB")
     parser.add_argument("--sync-option", dest="sync_option", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra argument of run_sync, e.g. chunk_pages=5, window_requests=50 or nested_arrow=false")
+                        help="extra argument of run_sync, e.g. chunk_pages=5 or window_requests=50")
     parser.add_argument("--profile", action="store_true",
                         help="write a cProfile of each worker's main thread to <scratch>/<scenario>.prof")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a new one under /tmp)")

@@ -71,9 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES,
                         help="load a window's calls in chunks of at most this many pages of 100 calls (with "
                         f"their transcripts) while the rest is read (default {DEFAULT_CHUNK_PAGES}; 0 = whole windows)")
-    parser.add_argument("--dlt-normalizer", action="store_true",
-                        help="build the calls' nested tables with dlt's own normalizer instead of as Arrow tables "
-                        "(the same tables and rows, several times slower; a fallback)")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the synced tables and state first and sync again from the start date")
     parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
@@ -206,7 +203,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
             pipelines_dir=args.pipelines_dir, reconcile=args.reconcile, reconcile_days=args.reconcile_days,
             window_days=args.window_days, drop_pending=args.drop_pending, window_requests=args.window_requests,
-            nested_arrow=not args.dlt_normalizer, chunk_pages=args.chunk_pages)
+            chunk_pages=args.chunk_pages)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR

@@ -1,9 +1,10 @@
-"""Shared fixtures: recorded Gong HTTP (vcrpy cassettes made against the local simulator).
+"""Shared fixtures: the in-process Gong simulator, warehouses, and a few recorded exchanges.
 
-By default every test that talks to Gong replays its cassette from tests/cassettes and needs no
-server. `make record-cassettes` (GONG_SYNC_RECORD=1) starts the simulator and records them anew.
-CI only replays. Cassettes store `http://gong.sim.test` instead of the simulator's random port and
-never an Authorization header.
+Every test that talks to Gong runs the real client (its threads included) against a live, seeded
+simulator in this process. A handful of client-quirk tests (`@pytest.mark.cassette`) replay a small vcrpy
+cassette from tests/cassettes instead, pinning an exchange as recorded; `make record-cassettes`
+(GONG_SYNC_RECORD=1) records those again from the simulator. Cassettes store `http://gong.sim.test`
+instead of the simulator's random port and never an Authorization header.
 """
 
 from __future__ import annotations
@@ -27,10 +28,6 @@ from simulator import GongSimulator, SimConfig
 from sources.gong.client import ClientSettings, GongClient
 
 RECORD = os.environ.get("GONG_SYNC_RECORD") == "1"
-# Recording and replaying HTTP (vcrpy) is not thread-safe: the sync reads ahead in one background
-# thread, in a fixed order, so that a recording replays request for request (tests/test_prefetch.py
-# covers the reading threads against a live simulator).
-os.environ.setdefault("GONG_SYNC_READ_AHEAD_THREADS", "0")
 # No request but Gong's may appear in a recording (dlt's telemetry is also off in .dlt/config.toml).
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -73,25 +70,26 @@ class RecordingSession(requests.Session):
 
 @dataclass
 class Sleeps:
-    """Stands in for time.sleep: remembers each wait; sleeps for real only while recording."""
+    """Stands in for time.sleep: remembers each wait; against a live Gong, sleeps for real the short ones
+    (a Retry-After of a second), which the server's own clock counts."""
 
+    live: bool = True
     waits: list[float] = field(default_factory=list)
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-        if RECORD:
+        if self.live and seconds <= 2:
             time.sleep(seconds)
 
 
 @dataclass
 class GongFixture:
-    """One test's Gong: the simulator (only while recording) and a way to make clients for it."""
+    """One test's Gong: the simulator (None when a cassette replays) and a way to make clients for it."""
 
     base_url: str
     sim: Optional[GongSimulator]
     session: RecordingSession
     sleeps: Sleeps
-    cassette: Any
 
     def client(self, access_key: str = ACCESS_KEY, secret: str = ACCESS_KEY_SECRET,
                **settings: Any) -> GongClient:
@@ -101,9 +99,9 @@ class GongFixture:
                           session=self.session, sleep=self.sleeps)
 
     def edit_call(self, call_id: str, **parts: Any) -> None:
-        """Edits a call in the simulator while recording (a replay already holds the edited answers)."""
-        if self.sim is not None:
-            self.sim.edit_call(call_id, **parts)
+        """Edits a call in the simulator."""
+        assert self.sim is not None, "a replayed cassette cannot change"
+        self.sim.edit_call(call_id, **parts)
 
 
 def sim_config(**overrides: Any) -> SimConfig:
@@ -117,18 +115,27 @@ def sim_config(**overrides: Any) -> SimConfig:
 
 @pytest.fixture
 def gong(request: pytest.FixtureRequest) -> Iterator[GongFixture]:
-    """Replays (or, with GONG_SYNC_RECORD=1, records) this test's cassette.
+    """This test's Gong: a live simulator, or, for a test marked `cassette`, its recorded exchange (which
+    GONG_SYNC_RECORD=1 records again from a live simulator).
 
     Simulator settings come from `@pytest.mark.sim(**SimConfig fields)` on the test.
     """
     marker = request.node.get_closest_marker("sim")
     config = sim_config(**(marker.kwargs if marker else {}))
-    name = request.node.name.replace("[", "-").replace("]", "")
-    sim: Optional[GongSimulator] = None
-    base_url = FAKE_BASE_URL
-    if RECORD:
-        sim = GongSimulator(config)
+    replay = request.node.get_closest_marker("cassette") is not None and not RECORD
+    if request.node.get_closest_marker("cassette") is None or RECORD:
+        sim: Optional[GongSimulator] = GongSimulator(config)
         base_url = sim.start()
+    else:
+        sim, base_url = None, FAKE_BASE_URL
+    if request.node.get_closest_marker("cassette") is None:
+        fixture = GongFixture(base_url, sim, RecordingSession(), Sleeps())
+        try:
+            yield fixture
+        finally:
+            fixture.session.close()
+            sim.stop()
+        return
 
     def scrub_request(req: Any) -> Any:
         req.uri = req.uri.replace(base_url, FAKE_BASE_URL)
@@ -142,9 +149,10 @@ def gong(request: pytest.FixtureRequest) -> Iterator[GongFixture]:
         before_record_request=scrub_request,
         decode_compressed_response=True,
     )
+    name = request.node.name.replace("[", "-").replace("]", "")
     try:
-        with recorder.use_cassette(f"{name}.yaml") as cassette:
-            fixture = GongFixture(base_url, sim, RecordingSession(), Sleeps(), cassette)
+        with recorder.use_cassette(f"{name}.yaml"):
+            fixture = GongFixture(base_url, sim, RecordingSession(), Sleeps(live=not replay))
             yield fixture
             # Pooled connections made under the cassette must not outlive it.
             fixture.session.close()
@@ -199,7 +207,8 @@ def postgres_is_left_as_found() -> Iterator[None]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sim(**fields): SimConfig fields for the test's recorded simulator")
+    config.addinivalue_line("markers", "sim(**fields): SimConfig fields for the test's simulator")
+    config.addinivalue_line("markers", "cassette: replays the test's recorded exchange (a client quirk pinned)")
     config.addinivalue_line("markers", "postgres: needs the Postgres server (fails in CI when unreachable)")
 
 

@@ -61,7 +61,7 @@ def sync(gong: GongFixture, duck: Duck, names: list[str], start: str = START, en
                     source_options={"client": gong.client(), "company_timezone": TZ, "lookback_days": 2})
 
 
-RESOURCES = [e.name for e in CATALOG if e.kind not in ("calls", "transcripts")]
+RESOURCES = [e.name for e in CATALOG if e.name not in ("calls", "transcripts")]
 
 
 @pytest.mark.sim(page_size=5, users=6, days=8, calls_per_day=6)
@@ -177,26 +177,11 @@ def test_windows_with_no_data_are_empty_not_errors(gong: GongFixture, tmp_path: 
     assert result.request_counts["/v2/logs"] == 5 and result.request_counts["/v2/calls/extensive"] == 1
 
 
-def test_transcripts_merge_on_the_call_alone_and_each_call_is_read_once_per_load() -> None:
-    from sources.gong import _call_batches_reader, _hints
+def test_transcripts_merge_on_the_call_alone() -> None:
+    from sources.gong import _hints
 
     hints = _hints(BY_NAME["transcripts"])
     # dlt deletes by primary key OR merge key: the merge key alone (every sentence of the call) is enough.
     assert hints["merge_key"] == ["call_id"] and "primary_key" not in hints
     assert hints["columns"]["sentence_index"] == {"name": "sentence_index", "primary_key": False, "nullable": False}
     assert _hints(BY_NAME["calls"])["primary_key"] == ["id"]
-
-    class Client:
-        def __init__(self) -> None:
-            self.bodies: list[Any] = []
-
-        def paginate(self, method: str, path: str, data_key: str, body: Any = None, decode: Any = None) -> Any:
-            self.bodies.append(body)
-            yield [{"callId": i} for i in body["filter"]["callIds"]]
-
-    client = Client()
-    read = _call_batches_reader(client, BY_NAME["transcripts"], lambda page: page)
-    first = list(read([{"id": "1"}, {"id": "2"}]))
-    second = list(read([{"id": "2"}, {"id": "3", "isPrivate": True}, {"id": "4"}]))
-    assert client.bodies == [{"filter": {"callIds": ["1", "2"]}}, {"filter": {"callIds": ["4"]}}]
-    assert first == [[{"callId": "1"}, {"callId": "2"}]] and second == [[{"callId": "4"}]]

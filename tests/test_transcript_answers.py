@@ -10,10 +10,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from sources.gong import _transcript_rows
 from sources.gong.catalog import BY_NAME
 from sources.gong.client import GongApiError
-from sources.gong.rows import transcript_answer_table, transcript_table
+from sources.gong.rows import transcript_answer_table, transcript_rows, transcript_table
 from tests.test_client import scripted_client
 
 TRANSCRIPTS = BY_NAME["transcripts"]
@@ -92,18 +91,19 @@ def test_answers_the_fast_path_would_read_differently_are_left_to_the_json_path(
     assert transcript_answer_table(content) is None
 
 
-def test_paginate_yields_arrow_pages_follows_the_cursor_and_falls_back_per_page() -> None:
+def test_pages_yields_arrow_pages_follows_the_cursor_and_falls_back_per_page() -> None:
     first = _answer(seed=1, calls=3, cursor="c2")
     # The second page sends a speaker id as a 23-digit number: read by the JSON path, the id stays exact.
     second = _answer(seed=2, calls=2)
     second["callTranscripts"][0]["transcript"][0]["speakerId"] = 12345678901234567890123
     client, _ = scripted_client([(200, first, {}), (200, second, {})])
     body = {"filter": {"callIds": ["1", "2"]}}
-    pages = list(client.paginate("POST", TRANSCRIPTS.path, TRANSCRIPTS.data_key, body=body, decode=TRANSCRIPTS.decode))
+    pages = [records for records, _ in client.pages("POST", TRANSCRIPTS.path, TRANSCRIPTS.data_key, body=body,
+                                                   decode=TRANSCRIPTS.decode)]
     assert isinstance(pages[0], pa.Table) and isinstance(pages[1], list)
     sent = client._session.calls  # type: ignore[attr-defined]
     assert len(sent) == 2 and "cursor" not in sent[0]["json"] and sent[1]["json"]["cursor"] == "c2"
-    rows = [_transcript_rows(p) for p in pages]
+    rows = [transcript_rows(p) for p in pages]
     assert rows[0].to_pylist() == transcript_table(first["callTranscripts"]).to_pylist()
     assert rows[1].column("speaker_id")[0].as_py() == "12345678901234567890123"
     assert rows[1].to_pylist() == transcript_table(second["callTranscripts"]).to_pylist()
@@ -115,4 +115,4 @@ def test_a_malformed_transcript_answer_is_still_a_clear_error() -> None:
                              (invalid_text, "not valid JSON")):
         client, _ = scripted_client([(200, content, {})])
         with pytest.raises(GongApiError, match=message):
-            list(client.paginate("POST", TRANSCRIPTS.path, TRANSCRIPTS.data_key, body={}, decode=TRANSCRIPTS.decode))
+            list(client.pages("POST", TRANSCRIPTS.path, TRANSCRIPTS.data_key, body={}, decode=TRANSCRIPTS.decode))

@@ -4,9 +4,9 @@ Each `Endpoint` says where a resource reads (method, path, the list in the answe
 are keyed, which parent resource's rows drive its requests (one request per workspace, user,
 folder...), which date window it reads incrementally, and which function turns one record into
 rows (`rows.py`). `sources.gong` turns every entry into a dlt resource with the same machinery, so
-adding an endpoint is one entry here plus, at most, a small row function. Only calls and
-transcripts (and the two resources that follow pages of calls or users) have functions of their
-own, named by `kind`.
+adding an endpoint is one entry here plus, at most, a small row function. What an entry is read
+like follows from its declaration: `windowed` (read window by window), `follows_calls` (read per page
+of calls, by the calls feed), `per_manager` (read per manager and workspace).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any, Literal, Optional
 
 from . import rows as r
 
-Kind = Literal["list", "calls", "transcripts", "call_batches", "coaching"]
 RowFn = Callable[[dict[str, Any], dict[str, Any]], Any]
 
 LOG_TYPES = ("AccessLog", "UserActivityLog", "UserCallPlay", "ExternallySharedCallAccess", "ExternallySharedCallPlay")
@@ -53,7 +52,6 @@ class Endpoint:
     data_key: str
     primary_key: tuple[str, ...]
     row: RowFn = r.plain_row
-    kind: Kind = "list"
     default: bool = True
     description: str = ""
     endpoint_doc: str = ""
@@ -66,8 +64,21 @@ class Endpoint:
     partition_param: Optional[str] = None
     merge_key: Optional[tuple[str, ...]] = None
     columns: dict[str, Any] = field(default_factory=dict)
-    # A faster reader of a successful answer (see `GongClient.paginate(decode=...)`), e.g. into Arrow.
+    # A faster reader of a successful answer (see `GongClient.pages(decode=...)`), e.g. into Arrow: the
+    # resource then yields Arrow tables.
     decode: Optional[Callable[[bytes], Any]] = None
+    # Listed per manager (the users others report to) and workspace, from the parent's pages of users.
+    per_manager: bool = False
+
+    @property
+    def follows_calls(self) -> bool:
+        """Read for each page of calls, 100 call ids a request (transcripts, call access lists)."""
+        return self.parent == "calls"
+
+    @property
+    def windowed(self) -> bool:
+        """Read window by window: its cost grows with the range (a "since" read, with no end, is read once)."""
+        return (self.window is not None and self.window.to_param is not None) or self.follows_calls
 
     @property
     def endpoint(self) -> str:
@@ -87,11 +98,6 @@ def _json(*names: str) -> dict[str, Any]:
     """Columns that hold a JSON document of Gong's (an object or a list): one JSON value, not dumped text."""
     return {n: {"data_type": "json"} for n in names}
 
-
-# Reconcile runs delete calls by loading rows flagged with this column (dlt's hard_delete hint). It is
-# declared from the start so the tables are created with it; it is null in every stored row.
-DELETED_FLAG = "_gong_deleted"
-TOMBSTONE: dict[str, Any] = {DELETED_FLAG: {"data_type": "bool", "hard_delete": True, "nullable": True}}
 
 STATS_DAY_WINDOW = Window("date", "fromDate", "toDate", step="day", to_limit="today")
 
@@ -118,18 +124,18 @@ CATALOG: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="calls", method="POST", path="/v2/calls/extensive", data_key="calls", primary_key=("id",),
-        kind="calls", row=r.call_row_ctx,
+        row=r.call_row_ctx,
         window=Window("datetime", "fromDateTime", "toDateTime"),
         # customData is a string in Gong's spec, set only on calls created through the API: declared, so that
         # the column stays promised while every call's is empty (NULL).
         columns={**_ts("started", "scheduled"), "duration_s": {"data_type": "bigint"},
-                 "custom_data": {"data_type": "text"}, **TOMBSTONE},
+                 "custom_data": {"data_type": "text"}},
         description="a non-private call; parties, trackers, topics... as child tables with call_id",
     ),
     Endpoint(
         name="transcripts", method="POST", path="/v2/calls/transcript", data_key="callTranscripts",
-        primary_key=("call_id", "sentence_index"), merge_key=("call_id",), kind="transcripts", parent="calls",
-        columns=TOMBSTONE, decode=r.transcript_answer_table,
+        primary_key=("call_id", "sentence_index"), merge_key=("call_id",), parent="calls",
+        decode=r.transcript_answer_table,
         description="one transcript sentence of a non-private call",
     ),
     Endpoint(
@@ -226,14 +232,14 @@ CATALOG: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="coaching", method="GET", path="/v2/coaching", data_key="coachingData",
-        primary_key=("manager_id", "report_id", "period_start"), row=r.coaching_rows, kind="coaching",
+        primary_key=("manager_id", "report_id", "period_start"), row=r.coaching_rows, per_manager=True,
         parent="users", window=Window("datetime", "from", "to", step="month"), default=False,
         columns={**_ts("period_start", "period_end"), **_json("metrics")},
         description="a manager's coaching metrics for one direct report and month (opt-in: per manager)",
     ),
     Endpoint(
         name="call_user_access", method="POST", path="/v2/calls/users-access", data_key="callAccessList",
-        primary_key=("call_id", "user_id"), merge_key=("call_id",), row=r.call_access_rows, kind="call_batches",
+        primary_key=("call_id", "user_id"), merge_key=("call_id",), row=r.call_access_rows,
         parent="calls", default=False,
         description="a user who may access a call (opt-in: one request per page of calls)",
     ),

@@ -9,6 +9,7 @@ expects it (query string on GET, JSON body on POST) and counts requests per endp
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import json
 import logging
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .budget import BudgetLedger
-from .prefetch import Answer, Prefetcher, request_key
+from .settings import CALLS_CONTENT_SELECTOR, TRANSCRIPT_BATCH_SIZE
 
 logger = logging.getLogger("gong_sync.client")
 
@@ -80,9 +81,6 @@ class RateLimiter:
         # lock while another normalizes), from counting one request too many.
         self.margin = self.BASE_MARGIN
         self._since_widened = 0
-        # Requests asked for with `urgent` that wait for their turn: the others let them go first.
-        self._urgent = 0
-        self._yielded = threading.Condition()
 
     # 30 ms: the spread of arrival delays seen by the simulator with both cores busy (it answered 0-2 of
     # 220 requests with a 429 at this margin, bench/RESULTS.md); every 0.01 s costs 1 % of a sync's time,
@@ -103,55 +101,38 @@ class RateLimiter:
             self.margin = min(self.margin * 2, 0.5)
             self._since_widened = 0
 
-    def acquire(self, urgent: bool = False) -> list[float]:
+    def acquire(self) -> list[float]:
         """Blocks until one more request fits in the window, then records it and returns its stamp.
 
         Requests are spread evenly, (window + margin) / rate apart, rather than sent in bursts: a burst
         arrives bunched and queues (in this process and at Gong), and the request of a burst that was
         delayed most would then share the server's second with the next burst's first one (a 429).
-        An `urgent` request takes the next turn before the others waiting (the reader of pages of calls:
-        each page holds up the requests that follow from it). Pass the stamp to `sent` when the request
-        really leaves, if that is later.
+        Pass the stamp to `sent` when the request really leaves, if that is later.
         """
         stamp = [0.0]
         if self.rate is None:
             return stamp
-        if urgent:
-            with self._yielded:
-                self._urgent += 1
-        try:
+        with self._lock:
             while True:
-                with self._lock:
-                    while True:
-                        now = self._clock()
-                        # Stamps may be out of order (`sent` moves one later): keep those still in the window.
-                        self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
-                        wait = 0.0
-                        if self._stamps:
-                            wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
-                            if len(self._stamps) >= self._burst:
-                                oldest = min(s[0] for s in self._stamps)
-                                wait = max(wait, self._window - (now - oldest) + self.margin)
-                        if wait > 1e-9:  # a float residue is no wait (a clock might not move by it)
-                            self._sleep(wait)
-                            continue
-                        if not urgent and self._urgent:
-                            break  # this turn goes to the urgent request
-                        stamp[0] = now
-                        self._stamps.append(stamp)
-                        self._since_widened += 1
-                        if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
-                            self.margin = max(self.BASE_MARGIN, self.margin / 2)
-                            self._since_widened = 0
-                        return stamp
-                # Outside the lock, so that the urgent request can take it; then wait for a turn again.
-                with self._yielded:
-                    self._yielded.wait_for(lambda: not self._urgent, timeout=0.05)
-        finally:
-            if urgent:
-                with self._yielded:
-                    self._urgent -= 1
-                    self._yielded.notify_all()
+                now = self._clock()
+                # Stamps may be out of order (`sent` moves one later): keep those still in the window.
+                self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
+                wait = 0.0
+                if self._stamps:
+                    wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
+                    if len(self._stamps) >= self._burst:
+                        oldest = min(s[0] for s in self._stamps)
+                        wait = max(wait, self._window - (now - oldest) + self.margin)
+                if wait > 1e-9:  # a float residue is no wait (a clock might not move by it)
+                    self._sleep(wait)
+                    continue
+                stamp[0] = now
+                self._stamps.append(stamp)
+                self._since_widened += 1
+                if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
+                    self.margin = max(self.BASE_MARGIN, self.margin / 2)
+                    self._since_widened = 0
+                return stamp
 
     def sent(self, stamp: list[float]) -> None:
         """Moves a request's stamp to now, the moment `requests` hands it to the connection: preparing it
@@ -238,11 +219,9 @@ class GongClient:
         self.request_counts: Counter[str] = Counter()
         self.requests_used = 0
         self.stop_reason: Optional[str] = None
-        # Answers read ahead by a background thread (see prefetch.py); None when nothing reads ahead.
-        self._prefetcher: Optional[Prefetcher] = None
-        # Set once a request got Gong's answer (or gave up): a reader ahead waits for it, so that with bad
-        # credentials a run sends exactly one request.
+        # Set once a request got Gong's answer (or gave up); until then requests wait for `_first`.
         self._answered = threading.Event()
+        self._first = threading.Lock()
         self._refused: Optional[str] = None  # the 401 message: every later request fails the same way
 
     def __repr__(self) -> str:
@@ -268,60 +247,54 @@ class GongClient:
 
         Requests are counted under `label` (default: the path), e.g. a path template.
         """
-        status, content, text, keep, _ = self._fetch(method, path, params, body, label)
-        payload = self._answer(method, path, status, content, text)
-        if keep is not None:
-            keep(None)
-        return payload
-
-    def _fetch(self, method: str, path: str, params: Optional[dict[str, Any]], body: Optional[dict[str, Any]],
-               label: Optional[str]) -> tuple[int, bytes, Optional[str], Optional[Callable[[Any], None]], Any]:
-        """Gong's answer to one logical request as (status, content, text, keep, decoded), taken from what
-        was read ahead when it is the very same request (`decoded`: the page as the reader ahead decoded it,
-        or None). When reading ahead, `keep(decoded)` stores a fresh answer, with what `paginate` decoded of
-        it, for the resource that will ask for it: call it once the answer proved to be data (not an error)."""
-        prefetcher = self._prefetcher
-        key = request_key(method, path, params, body) if prefetcher is not None else ""
-        if prefetcher is not None and not prefetcher.in_background():
-            kept = prefetcher.take(key, path, has_cursor=bool((params or {}).get("cursor") or
-                                                              (isinstance(body, dict) and body.get("cursor"))))
-            if kept is not None:
-                return kept.status, kept.content, None, None, kept.decoded
-        if prefetcher is not None and prefetcher.in_background():
-            seeded = prefetcher.seeded(key)
-            if seeded is not None:  # answered before the reading ahead began (see `request_kept`)
-                def keep_seeded(decoded: Any) -> None:
-                    prefetcher.put(key, seeded.status, seeded.content, decoded)
-                return seeded.status, seeded.content, None, keep_seeded, None
         response = self.send(method, path, params=params, json_body=body, label=label)
-        keep = None
-        if prefetcher is not None and prefetcher.in_background():
-            # Only answers a resource takes as data are kept; an error is met again by the resource.
-            def keep(decoded: Any) -> None:
-                prefetcher.put(key, response.status_code, response.content, decoded)
-        return response.status_code, response.content, response.text, keep, None
+        return self._answer(method, path, response.status_code, response.content, response.text)
 
-    def request_kept(self, method: str, path: str, params: Optional[dict[str, Any]] = None,
-                     body: Optional[dict[str, Any]] = None) -> tuple[Optional[dict[str, Any]], Answer]:
-        """Like `request`, and also returns the answer as received, so that a reader ahead can be
-        given it (`Prefetcher(seed=...)`) instead of sending the same request again."""
-        response = self.send(method, path, params=params, json_body=body)
-        payload = self._answer(method, path, response.status_code, response.content, response.text)
-        return payload, Answer(response.status_code, response.content)
+    # ------------------------------------------------------------------------------ Gong's request bodies
 
-    def answered_once(self) -> bool:
-        """True once a request of this client got an answer (of any kind) or gave up."""
-        return self._answered.is_set()
+    @staticmethod
+    def calls_body(start: Any, end: Any, include_media: bool = False) -> dict[str, Any]:
+        """The body of POST /v2/calls/extensive for the calls started in [start, end), with all their content
+        (media only when asked: its presigned URLs expire within hours and change on every read)."""
+        selector = copy.deepcopy(CALLS_CONTENT_SELECTOR)
+        selector["exposedFields"]["media"] = bool(include_media)
+        return {"filter": {"fromDateTime": _iso(start), "toDateTime": _iso(end)}, "contentSelector": selector}
 
-    def attach_prefetcher(self, prefetcher: Prefetcher) -> None:
-        """Answers the requests `prefetcher` reads ahead from what it kept (one prefetcher at a time)."""
-        if self._prefetcher is not None and self._prefetcher is not prefetcher:
-            raise RuntimeError("another prefetcher is attached to this client")
-        self._prefetcher = prefetcher
+    @staticmethod
+    def call_ids_body(call_ids: list[str]) -> dict[str, Any]:
+        """The body of the endpoints read per batch of calls (transcripts, access lists): up to 100 ids."""
+        if len(call_ids) > TRANSCRIPT_BATCH_SIZE:
+            raise ValueError(f"Gong takes at most {TRANSCRIPT_BATCH_SIZE} call ids a request, not {len(call_ids)}")
+        return {"filter": {"callIds": list(call_ids)}}
 
-    def detach_prefetcher(self, prefetcher: Prefetcher) -> None:
-        if self._prefetcher is prefetcher:
-            self._prefetcher = None
+    @staticmethod
+    def is_private(call: dict[str, Any]) -> bool:
+        """Whether Gong marks a call (an /v2/calls/extensive record) private: integrators must not sync it,
+        nor send it to the transcript endpoint."""
+        return bool((call.get("metaData") or {}).get("isPrivate"))
+
+    def list_pages(self, method: str, path: str, data_key: str, filters: dict[str, Any],
+                   body: Optional[dict[str, Any]] = None,
+                   query: Optional[dict[str, Any]] = None) -> Iterator[list[Any]]:
+        """The records of every page of a list endpoint: a GET takes `filters` (and `query`) in the query
+        string, a POST in the body's `filter` (beside `body`); `{name}` in the path takes the filter of that
+        name. Requests are counted under the path as written."""
+        label, filters = path, dict(filters)
+        for name in [k for k in filters if "{" + k + "}" in path]:
+            path = path.replace("{" + name + "}", str(filters.pop(name)))
+        if method == "GET":
+            return self.paginate("GET", path, data_key, params={**(query or {}), **filters} or None, label=label)
+        return self.paginate("POST", path, data_key, body={**copy.deepcopy(body or {}), "filter": filters},
+                             label=label)
+
+    def count_calls(self, start: Any, end: Any, include_media: bool = False) -> tuple[int, Optional[dict[str, Any]]]:
+        """How many calls Gong has for [start, end) (it announces the total on every page), and the answer,
+        which is the first page of a read of that range (to be given to it: `pages(first=...)`)."""
+        payload = self.request("POST", "/v2/calls/extensive", body=self.calls_body(start, end, include_media))
+        if payload is None:
+            return 0, None
+        paging = payload.get("records") or {}
+        return int(paging.get("totalRecords") or len(payload.get("calls") or [])), payload
 
     def _answer(self, method: str, path: str, status: int, content: bytes,
                 text: Optional[str] = None) -> Optional[dict[str, Any]]:
@@ -347,10 +320,15 @@ class GongClient:
         as for `request`; 401/403 raise GongAuthError. For answers `request` does not take: a 201, a 409,
         a JSON array body, a multipart upload (`files`: {field: (file name, bytes, content type)}).
         """
-        try:
-            return self._send(method, path, params, json_body, files, label)
-        finally:
-            self._answered.set()
+        if not self._answered.is_set():
+            # Until Gong answered once, requests go one at a time: with bad credentials a run sends one.
+            with self._first:
+                if not self._answered.is_set():
+                    try:
+                        return self._send(method, path, params, json_body, files, label)
+                    finally:
+                        self._answered.set()
+        return self._send(method, path, params, json_body, files, label)
 
     def _send(self, method: str, path: str, params: Optional[dict[str, Any]], json_body: Any,
               files: Optional[dict[str, tuple[str, bytes, str]]], label: Optional[str]) -> requests.Response:
@@ -360,8 +338,7 @@ class GongClient:
             if self._refused:
                 raise GongAuthError(self._refused)
             self._spend(label or path)
-            prefetcher = self._prefetcher
-            stamp = self._limiter.acquire(urgent=prefetcher is not None and prefetcher.urgent())
+            stamp = self._limiter.acquire()
             logger.debug("%s %s params=%s body=%s", method, path, params,
                          json_body if files is None else f"<multipart {sorted(files)}>")
             _SENDING.mark = functools.partial(self._limiter.sent, stamp)
@@ -425,19 +402,26 @@ class GongClient:
             return response
 
     def paginate(self, method: str, path: str, data_key: str, params: Optional[dict[str, Any]] = None,
-                 body: Optional[dict[str, Any]] = None, label: Optional[str] = None,
-                 report_last: bool = False,
-                 decode: Optional[Callable[[bytes], Optional[tuple[Any, dict[str, Any]]]]] = None) -> Iterator[Any]:
-        """Yields the `data_key` list of every page; the cursor goes in the query (GET) or body (POST).
+                 body: Optional[dict[str, Any]] = None, label: Optional[str] = None) -> Iterator[list[Any]]:
+        """Yields the `data_key` list of every page (see `pages`)."""
+        for records, _ in self.pages(method, path, data_key, params=params, body=body, label=label):
+            yield records
 
-        An answer whose `data_key` holds one object (not a list) is one page of one record. With
-        `report_last`, yields `(records, is_last, total)`: whether Gong said no page follows this one,
-        and the number of records of the whole read Gong announced (`records.totalRecords`, or None).
-        `decode` may read a successful answer faster than JSON into Python objects: it returns what to
-        yield for the page (anything with a length) and the answer's `records` part, or None to have the
-        answer decoded as usual.
-        A page the reader ahead kept decoded is yielded as it decoded it (the same records, or what its
-        `prepare` made of them, e.g. a `CallsPage`).
+    def pages(self, method: str, path: str, data_key: str, params: Optional[dict[str, Any]] = None,
+              body: Optional[dict[str, Any]] = None, label: Optional[str] = None,
+              decode: Optional[Callable[[bytes], Optional[tuple[Any, dict[str, Any]]]]] = None,
+              first: Optional[dict[str, Any]] = None) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """Yields `(records, paging)` of every page that has records; the cursor goes in the query (GET) or
+        in the JSON body (POST), as Gong expects, and a cursor seen twice stops the read with an error.
+
+        An answer whose `data_key` holds one object (not a list) is one page of one record. `decode` may read
+        a successful answer faster than JSON into Python objects (e.g. into an Arrow table): it returns the
+        records and the answer's `records` part, or None to have the answer decoded as usual. `first` is the
+        first page's answer when it was received already (it is not asked again).
+
+        dlt's RESTClient and its JSONResponseCursorPaginator page the same way; this loop stays because it
+        hands the raw answer to `decode` (RESTClient decodes every answer as JSON first: twice the work for
+        the largest answers, the transcripts), and stops on a repeated cursor (dlt's paginator would loop).
         """
         seen: set[str] = set()
         cursor: Optional[str] = None
@@ -449,14 +433,15 @@ class GongClient:
                     page_params["cursor"] = cursor
                 else:
                     page_body = {**(page_body or {}), "cursor": cursor}
-            # `decoded`: the page as the reader ahead decoded (and maybe prepared) it, which is taken as it is; else as
-            # `decode` reads it, or None (decoded as usual).
-            status, content, text, keep, decoded = self._fetch(method, path, page_params or None, page_body, label)
-            if decoded is None and decode is not None and status == 200:
-                decoded = decode(content)
-            payload = self._answer(method, path, status, content, text) if decoded is None else None
-            if keep is not None:
-                keep(decoded)  # a decoded answer is kept: the resource meets the same one, and any fault in it
+            decoded = None
+            if first is not None:
+                payload, first = first, None
+            else:
+                response = self.send(method, path, params=page_params or None, json_body=page_body, label=label)
+                if decode is not None and response.status_code == 200:
+                    decoded = decode(response.content)
+                payload = None if decoded is not None else self._answer(
+                    method, path, response.status_code, response.content, response.text)
             if decoded is not None:
                 records, paging = decoded
             else:
@@ -472,7 +457,7 @@ class GongClient:
                 paging = payload.get("records") or {}
             cursor = paging.get("cursor")
             if len(records):
-                yield (records, not cursor, paging.get("totalRecords")) if report_last else records
+                yield records, paging
             if not cursor:
                 return
             if cursor in seen:
@@ -553,6 +538,10 @@ def validate_base_url(base_url: Optional[str]) -> str:
             f"SOURCES__GONG__BASE_URL must be an http(s) URL like https://us-12345.api.gong.io, not {url!r}."
         )
     return url
+
+
+def _iso(value: Any) -> str:
+    return value if isinstance(value, str) else value.isoformat()
 
 
 def _is_html(content: bytes) -> bool:

@@ -365,6 +365,11 @@ def transcript_table(call_transcripts: Iterable[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=TRANSCRIPT_SCHEMA)
 
 
+def transcript_rows(records: Any) -> pa.Table:
+    """A page of transcripts as Arrow rows: read by Arrow already (`transcript_answer_table`), or decoded JSON."""
+    return records if isinstance(records, pa.Table) else transcript_table(records)
+
+
 # What `transcript_answer_table` reads of an answer of /v2/calls/transcript; any other field is ignored.
 _SENTENCE = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())])
 _MONOLOGUE = pa.struct([("speakerId", pa.string()), ("topic", pa.string()), ("sentences", pa.list_(_SENTENCE))])

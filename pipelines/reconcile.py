@@ -1,0 +1,60 @@
+"""Reconcile: the calls Gong no longer returns (deleted, or made private) leave the warehouse.
+
+Gong has no "deleted since" list. A reconcile run reads a range again; every call stored for that range
+that Gong did not return is deleted, with every row that describes it: the calls' nested tables (by
+their root key) and the tables that follow the calls (transcripts, call access, by `call_id`). The
+deletes run in one transaction, after the range's data was loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger("gong_sync.pipeline")
+
+# Ids per DELETE statement (a statement's parameters are limited, e.g. 32,767 in Postgres' driver).
+BATCH = 500
+
+
+def delete_vanished_calls(pipeline: Any, seen: set[str], start: Any, end: Any) -> int:
+    """Deletes the calls stored with a start in [start, end) whose id is not in `seen`, with all their rows;
+    returns how many calls were deleted."""
+    from dlt.common.schema.utils import get_root_table
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+    from sources.gong.catalog import BY_NAME
+
+    schema = pipeline.default_schema
+    if "calls" not in schema.tables:
+        return 0
+    try:
+        with pipeline.sql_client() as sql:
+            calls = sql.make_qualified_table_name("calls")
+            rows = sql.execute_sql(f"SELECT id FROM {calls} WHERE started >= %s AND started < %s", start, end)
+            gone = sorted({str(r[0]) for r in rows or []} - seen)
+            logger.info("reconcile: %d calls stored in the range, %d of them no longer in Gong", len(rows or []),
+                        len(gone))
+            if not gone:
+                return 0
+            stored = set(sql.execute_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", sql.dataset_name) or [])
+            stored_names = {str(r[0]) for r in stored}
+            nested = [name for name in schema.tables if name != "calls" and name in stored_names
+                      and schema.tables[name].get("parent") and get_root_table(schema.tables, name)["name"] == "calls"]
+            following = [e.name for e in BY_NAME.values() if e.follows_calls and e.name in stored_names]
+            with sql.begin_transaction():
+                for i in range(0, len(gone), BATCH):
+                    ids = gone[i:i + BATCH]
+                    marks = ", ".join(["%s"] * len(ids))
+                    roots = f"SELECT _dlt_id FROM {calls} WHERE id IN ({marks})"
+                    for name in nested:
+                        sql.execute_sql(f"DELETE FROM {sql.make_qualified_table_name(name)} WHERE _dlt_root_id IN "
+                                        f"({roots})", *ids)
+                    for name in following:
+                        sql.execute_sql(f"DELETE FROM {sql.make_qualified_table_name(name)} WHERE call_id IN "
+                                        f"({marks})", *ids)
+                    sql.execute_sql(f"DELETE FROM {calls} WHERE id IN ({marks})", *ids)
+    except DatabaseUndefinedRelation:
+        return 0
+    return len(gone)
