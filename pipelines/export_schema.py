@@ -145,7 +145,7 @@ def contract_yaml(schema: Any) -> str:
     import yaml
 
     data = schema.to_dict(remove_defaults=True)
-    data["tables"] = {name: {k: v for k, v in table.items() if k != "x-normalizer"}
+    data["tables"] = {name: {k: v for k, v in table.items() if k not in ("x-normalizer", "file_format")}
                       for name, table in data["tables"].items() if not name.startswith("_dlt")}
     for key in ("version", "version_hash", "previous_hashes"):
         data.pop(key, None)

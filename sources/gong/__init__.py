@@ -401,7 +401,8 @@ def _follower_reader(client: GongClient, endpoint: Endpoint, calls: _CallsRead) 
         # dlt stamps the rows it normalizes with their load id, not Arrow tables (unless configured to):
         # stamped here, so the sentences carry it like every other row.
         load_id = dlt.current.load_package_state()["load_id"]
-        return table.append_column("_dlt_load_id", pa.array([load_id] * table.num_rows, pa.string()))
+        return table.append_column(pa.field("_dlt_load_id", pa.string(), nullable=False),
+                                   pa.array([load_id] * table.num_rows, pa.string()))
 
     def read_for_calls(calls_page: list[dict[str, Any]]) -> Iterator[Any]:
         page = calls.take(endpoint.name)
