@@ -13,10 +13,10 @@ help:
 	@echo "make demo    sync a simulated Gong account into demo/gong_demo.duckdb and query it (no credentials)"
 	@echo "make sync    sync your Gong account (SOURCES__GONG__* or .dlt/secrets.toml); ARGS='--help' for options"
 	@echo "make crm-upload   push CRM rows from SQL into Gong (crm_mapping.toml); ARGS='--dry-run', ARGS='--help'"
-	@echo "make test    run the test suite (replays recorded HTTP; needs Postgres on 127.0.0.1:5432 in CI)"
+	@echo "make test    run the test suite (against the in-process simulator; needs Postgres on 127.0.0.1:5432 in CI)"
 	@echo "make lint    ruff"
 	@echo "make bench   benchmark the pipeline against the simulator (~8 min; ARGS='--quick' ~3 min); bench/RESULTS.md"
-	@echo "make record-cassettes   re-record the test cassettes against the local simulator"
+	@echo "make record-cassettes   re-record the client-quirk cassettes from the local simulator"
 	@echo "make schema  regenerate the table contract (schemas/gong.schema.yaml) and docs/tables.md"
 
 install: $(STAMP)
@@ -53,7 +53,7 @@ bench: $(STAMP)
 	@$(BIN)/python -m bench.run_bench $(ARGS)
 
 record-cassettes: $(STAMP)
-	@GONG_SYNC_RECORD=1 $(BIN)/python -m pytest -q $(ARGS)
+	@GONG_SYNC_RECORD=1 $(BIN)/python -m pytest -q -m cassette $(ARGS)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache
