@@ -8,49 +8,64 @@ summary and a few example queries, and stops the simulator.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 DEMO_DIR = Path("demo")
 DEMO_DB = DEMO_DIR / "gong_demo.duckdb"
 
-EXAMPLE_QUERIES: list[tuple[str, str]] = [
-    (
-        "Calls per rep per week (latest 3 weeks)",
-        """
-        SELECT u.first_name || ' ' || u.last_name AS rep,
-               strftime(date_trunc('week', c.started), '%Y-%m-%d') AS week,
-               count(*) AS calls,
-               round(sum(c.duration_s) / 60.0) AS minutes
-        FROM gong.calls c JOIN gong.users u ON u.id = c.primary_user_id
-        GROUP BY ALL ORDER BY week DESC, calls DESC, rep LIMIT 12
-        """,
-    ),
-    (
-        "Talk ratio per rep (share of call time the rep spoke)",
-        """
-        SELECT u.first_name || ' ' || u.last_name AS rep,
-               count(DISTINCT s.call_id) AS calls,
-               round(100 * sum(s.talk_time_s) / sum(c.duration_s), 1) AS talk_ratio_pct
-        FROM gong.calls__speakers s
-        JOIN gong.calls c ON c.id = s.call_id
-        JOIN gong.users u ON u.id = s.user_id
-        WHERE s.user_id = c.primary_user_id
-        GROUP BY ALL ORDER BY talk_ratio_pct DESC LIMIT 10
-        """,
-    ),
-    (
-        "Most mentioned trackers",
-        """
-        SELECT t.tracker_name AS tracker, sum(t.count) AS mentions, count(DISTINCT t.call_id) AS calls
-        FROM gong.calls__trackers t GROUP BY ALL ORDER BY mentions DESC LIMIT 8
-        """,
-    ),
-]
+def whole_weeks(start: datetime, now: datetime) -> tuple[date, date]:
+    """The Mondays (UTC) that begin the first whole week on or after `start` and the week `now` is in: the
+    weeks in between are whole within the synced range."""
+    first = start.date() + timedelta(days=(7 - start.weekday()) % 7)
+    if start.weekday() == 0 and start.time() != time(0):
+        first += timedelta(days=7)  # started on a Monday, but after midnight
+    return first, now.date() - timedelta(days=now.weekday())
+
+
+def example_queries(start: datetime, now: datetime) -> list[tuple[str, str]]:
+    """The demo's questions, answered in SQL over the dataset `gong`, for a sync of [start, now): every rep,
+    every whole week, no row left out."""
+    first, end = whole_weeks(start, now)
+    weeks = (end - first).days // 7
+    return [
+        (
+            f"Calls per rep per whole week ({weeks} weeks, Monday to Sunday, UTC)",
+            f"""
+            WITH weeks AS (SELECT unnest(generate_series(DATE '{first}', DATE '{end}' - INTERVAL 7 DAY,
+                                                         INTERVAL 7 DAY))::DATE AS week)
+            SELECT u.first_name || ' ' || u.last_name AS rep, strftime(w.week, '%Y-%m-%d') AS week,
+                   count(c.id) AS calls, coalesce(round(sum(c.duration_s) / 60.0), 0)::BIGINT AS minutes
+            FROM gong.users u CROSS JOIN weeks w
+            LEFT JOIN gong.calls c ON c.primary_user_id = u.id AND c.started >= w.week
+                                  AND c.started < w.week + INTERVAL 7 DAY
+            GROUP BY ALL ORDER BY rep, week
+            """,
+        ),
+        (
+            "Talk ratio per rep (share of the rep's own calls' time the rep spoke)",
+            """
+            SELECT u.first_name || ' ' || u.last_name AS rep,
+                   count(DISTINCT s.call_id) AS calls,
+                   round(100 * sum(s.talk_time_s) / sum(c.duration_s), 1) AS talk_ratio_pct
+            FROM gong.calls__speakers s
+            JOIN gong.calls c ON c.id = s.call_id
+            JOIN gong.users u ON u.id = s.user_id
+            WHERE s.user_id = c.primary_user_id
+            GROUP BY ALL ORDER BY talk_ratio_pct DESC, rep
+            """,
+        ),
+        (
+            "Trackers by mentions",
+            """
+            SELECT t.tracker_name AS tracker, sum(t.count) AS mentions, count(DISTINCT t.call_id) AS calls
+            FROM gong.calls__trackers t GROUP BY ALL ORDER BY mentions DESC, tracker
+            """,
+        ),
+    ]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -61,12 +76,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--rate-limit", type=float, default=3.0, help="requests/second, as Gong (default 3)")
     args = parser.parse_args(argv)
 
+    import dlt
     import duckdb
 
     from pipelines.cli import configure_logging, limit_malloc_arenas, print_summary
     from pipelines.export_schema import seed_simulator_crm
     from pipelines.gong_pipeline import UserError, run_sync
     from simulator import GongSimulator, SimConfig
+    from sources.gong import make_client
     from sources.gong.catalog import resource_names
 
     limit_malloc_arenas()
@@ -76,20 +93,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     configure_logging(verbose=False, quiet=False)
     with GongSimulator(config) as sim:
         print(f"Gong simulator running at {sim.base_url} ({args.days} days, {args.calls_per_day} calls/day)")
-        # The demo configures the pipeline exactly as a user would: through dlt's environment keys.
-        os.environ.update({
-            "DESTINATION__DUCKDB__CREDENTIALS": str(DEMO_DB),
-            "SOURCES__GONG__BASE_URL": sim.base_url,
-            "SOURCES__GONG__ACCESS_KEY": config.access_key,
-            "SOURCES__GONG__ACCESS_KEY_SECRET": config.access_key_secret,
-            "SOURCES__GONG__RATE_LIMIT": str(args.rate_limit),
-            "SOURCES__GONG__COMPANY_TIMEZONE": config.company_timezone,
-        })
+        # One client for the demo's own requests and the syncs: one rate limiter, so that none of them is
+        # refused with a 429 for coming too soon after another.
+        client = make_client(sim.base_url, config.access_key, config.access_key_secret, rate_limit=args.rate_limit)
         # The simulated company also pushes CRM data through a generic integration.
-        seed_simulator_crm(sim.base_url, config.access_key, config.access_key_secret)
-        start = sim.clock.now() - timedelta(days=args.days)
-        sync = dict(destination="duckdb", dataset="gong", pipeline_name="gong_demo",
-                    pipelines_dir=str(DEMO_DIR / ".dlt"))
+        seed_simulator_crm(client)
+        now = sim.clock.now()
+        start = now - timedelta(days=args.days)
+        sync: dict[str, Any] = dict(destination=dlt.destinations.duckdb(credentials=str(DEMO_DB)), dataset="gong",
+                                    pipeline_name="gong_demo", pipelines_dir=str(DEMO_DIR / ".dlt"),
+                                    source_options={"client": client, "company_timezone": config.company_timezone})
         try:
             result = run_sync(resource_names(default_only=True), start=start.isoformat(), full_refresh=True, **sync)
             print_summary(result)
@@ -99,11 +112,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except UserError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1
+        finally:
+            client.close()
     per_endpoint = ", ".join(f"{path} {n}" for path, n in sorted(again.request_counts.items()))
     print(f"  {again.requests_used} requests ({per_endpoint})")
     print(f"  calls in the warehouse: {calls_before} before, {_stored_calls()} after (merged by key, never doubled)")
     with duckdb.connect(str(DEMO_DB), read_only=True) as con:
-        for title, sql in EXAMPLE_QUERIES:
+        for title, sql in example_queries(start, now):
             print(f"\n{title}:")
             _print_table(con.execute(sql))
     print(f"\nThe warehouse is {DEMO_DB}; explore it with: .venv/bin/python -c \"import duckdb; "

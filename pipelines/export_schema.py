@@ -99,21 +99,18 @@ def parent_column(parent: str, column: str) -> str:
     return target[1] if target and target[0] == parent else column
 
 
-def seed_simulator_crm(base_url: str, access_key: str, secret: str) -> None:
-    """Registers a generic CRM integration with a small schema in the simulator, so its tables have rows."""
-    import requests
-
-    auth = (access_key, secret)
-    resp = requests.put(f"{base_url}/v2/crm/integrations", json={"name": "Demo CRM", "ownerEmail": "ops@example.com"},
-                        auth=auth, timeout=10)
+def seed_simulator_crm(client: Any) -> None:
+    """Registers a generic CRM integration with a small schema in the simulator, through `client` (a
+    GongClient, so its rate limiter spaces these requests too), so the CRM tables have rows."""
+    resp = client.send("PUT", "/v2/crm/integrations", json_body={"name": "Demo CRM", "ownerEmail": "ops@example.com"})
     if resp.status_code not in (200, 201, 409):
         return
-    listing = requests.get(f"{base_url}/v2/crm/integrations", auth=auth, timeout=10).json()
+    listing = client.request("GET", "/v2/crm/integrations") or {}
     for integration in listing.get("integrations") or []:
         fields = [{"uniqueName": "Industry__c", "label": "Industry", "type": "PICKLIST",
                    "orderedValueList": ["Software", "Retail"], "isDeleted": False}]
-        requests.post(f"{base_url}/v2/crm/entity-schema", params={"integrationId": integration["integrationId"],
-                      "objectType": "ACCOUNT"}, json=fields, auth=auth, timeout=10)
+        client.send("POST", "/v2/crm/entity-schema", params={"integrationId": integration["integrationId"],
+                    "objectType": "ACCOUNT"}, json_body=fields)
 
 
 def sync_everything(workdir: Path) -> Any:
@@ -129,8 +126,8 @@ def sync_everything(workdir: Path) -> Any:
     config = SimConfig(seed=11, users=8, calls_per_day=6, days=10, sentences_per_call=8, rate_limit=None,
                        daily_quota=None, now=now)
     with GongSimulator(config) as sim:
-        seed_simulator_crm(sim.base_url, config.access_key, config.access_key_secret)
         client = make_client(sim.base_url, config.access_key, config.access_key_secret, rate_limit=None)
+        seed_simulator_crm(client)
         destination = dlt.destinations.duckdb(credentials=str(workdir / "schema.duckdb"))
         run_sync(resource_names(), start=(now - timedelta(days=10)).isoformat(), end=now.isoformat(),
                  destination=destination, dataset="gong", pipeline_name="gong_schema_export",

@@ -59,6 +59,8 @@ class SyncRunner:
             self.client.ledger = BudgetLedger(Path(pipelines_dir) / "gong_request_budget" / f"{host}.json")
         self.refresh: Optional[str] = None
         self.now: Optional[str] = None
+        # A client given by the caller may have served earlier runs: the result counts this run's requests.
+        self._counted_before = (self.client.requests_used, dict(self.client.request_counts))
 
     def close(self) -> None:
         if self.own_client:
@@ -103,6 +105,10 @@ class SyncRunner:
                     break
         except GongError as exc:  # a read of the feed failed (met where the pipeline takes its pages)
             raise setting_error(exc) from None
+        except UserError:
+            raise
+        except Exception as exc:
+            raise UserError(step_message_generic(exc, self.destination)) from None
         finally:
             if feed is not None:
                 feed.close()
@@ -118,7 +124,7 @@ class SyncRunner:
         and what follows them."""
         from sources.gong.catalog import BY_NAME
 
-        follows = [n for n in window.resources if n == "calls" or BY_NAME[n].follows_calls]
+        follows = [n for n in window.resources if BY_NAME[n].read_by_feed]
         chunks = feed.chunks(window.index) if feed is not None and follows else iter([None])
         for number, chunk in enumerate(chunks):
             names = window.resources if number == 0 else follows
@@ -162,9 +168,9 @@ class SyncRunner:
         from sources.gong import CallsFeed
         from sources.gong.catalog import BY_NAME
 
-        followers = [n for n in self.resources if BY_NAME[n].follows_calls]
-        if "calls" not in self.resources and not followers:
+        if not any(BY_NAME[n].read_by_feed for n in self.resources):
             return None
+        followers = [n for n in self.resources if BY_NAME[n].follows_calls]
         return CallsFeed(self.client, [(w.calls_start, w.calls_end) for w in windows], followers,
                          include_media=self._include_media(), chunk_pages=self.chunk_pages, first_page=first_page,
                          seen_call_ids=seen).start()
@@ -259,14 +265,18 @@ class SyncRunner:
         return bool(self._setting("include_media", bool))
 
     def _summarize(self, windows: list[Any]) -> None:
+        from sources.gong.catalog import BY_NAME
+
         state = _calls_state(self.pipeline)
         result = self.result
-        result.request_counts = dict(self.client.request_counts)
-        result.requests_used = self.client.requests_used
+        used, counts = self._counted_before
+        result.request_counts = {path: n - counts.get(path, 0) for path, n in self.client.request_counts.items()
+                                 if n - counts.get(path, 0)}
+        result.requests_used = self.client.requests_used - used
         result.budget_left = self.client.budget_left
         result.stop_reason = self.client.stop_reason
         result.windows = len(windows)
-        if "calls" in self.resources or "transcripts" in self.resources:
+        if any(BY_NAME[n].read_by_feed for n in self.resources):
             result.window = state.get("last_window")
             if len(windows) > 1 and result.window:
                 result.window = [windows[0].calls_start.isoformat(), result.window[1]]

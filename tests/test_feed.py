@@ -39,8 +39,8 @@ def test_the_feed_reads_every_page_and_its_transcripts_once_and_skips_private_ca
         feed.close()
     in_window = [i for i in gong.sim.call_ids() if START <= pendulum.instance(gong.sim.call_meta(i).started) < END]
     private = set(gong.sim.private_call_ids()) & set(in_window)
-    calls = [c for chunk in chunks for page in chunk.pages for c in page.calls]
-    ids = [c["metaData"]["id"] for c in calls]
+    ids = [i for chunk in chunks for page in chunk.pages for i in page.ids]
+    assert ids == [r["id"] for chunk in chunks for page in chunk.pages for r in page.rows], "a row per call"
     assert sorted(ids) == sorted(set(in_window) - private) and private
     assert sum(p.private for c in chunks for p in c.pages) == len(private)
     assert [c.last for c in chunks] == [False] * (len(chunks) - 1) + [True] and chunks[-1].followed()
@@ -115,7 +115,7 @@ class StubClient:
 
 
 def call(call_id: str, private: bool = False) -> dict[str, Any]:
-    return {"metaData": {"id": call_id, "isPrivate": private}}
+    return {"metaData": {"id": call_id, "isPrivate": private, "title": f"call {call_id}"}}
 
 
 def test_a_call_listed_on_two_pages_is_followed_once_and_private_calls_never() -> None:
@@ -187,7 +187,7 @@ def test_a_first_page_already_received_is_not_asked_again(gong: GongFixture) -> 
         (chunk,) = list(feed.chunks(0))
     finally:
         feed.close()
-    assert sum(len(p.calls) + p.private for p in chunk.pages) == total > 0
+    assert sum(len(p.ids) + p.private for p in chunk.pages) == total > 0
     assert gong.session.count("/v2/calls/extensive") == 1, "the counting request was the read"
 
 

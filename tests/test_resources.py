@@ -72,7 +72,7 @@ def test_resource_rows_keys_requests_and_rerun(name: str, gong: GongFixture, tmp
     if gong.sim is not None and name in ("crm_integrations", "crm_schema_fields"):
         from pipelines.export_schema import seed_simulator_crm
 
-        seed_simulator_crm(gong.base_url, gong.sim.config.access_key, gong.sim.config.access_key_secret)
+        seed_simulator_crm(gong.client())
     first = sync(gong, duck, [name])
     assert first.stop_reason is None
     rows = duck.count(name)

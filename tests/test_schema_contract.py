@@ -63,7 +63,7 @@ def test_a_full_sync_keeps_every_promise(gong: GongFixture, tmp_path: Path) -> N
     if gong.sim is not None:
         from pipelines.export_schema import seed_simulator_crm
 
-        seed_simulator_crm(gong.base_url, gong.sim.config.access_key, gong.sim.config.access_key_secret)
+        seed_simulator_crm(gong.client())
     run_sync(resource_names(), start=(NOW - timedelta(days=10)).isoformat(), end=NOW.isoformat(),
              destination=dlt.destinations.duckdb(credentials=str(tmp_path / "w.duckdb")), dataset="gong",
              pipeline_name="contract", pipelines_dir=str(tmp_path / "dlt"),

@@ -42,7 +42,7 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     client = GongClient(url, ACCESS_KEY, ACCESS_KEY_SECRET, settings=ClientSettings(rate_limit=None),
                         session=RecordingSession())
     try:
-        seed_simulator_crm(url, ACCESS_KEY, ACCESS_KEY_SECRET)
+        seed_simulator_crm(client)
         result = run_sync(resource_names(), start=(SIM_NOW - timedelta(days=10)).isoformat(),
                           end=SIM_NOW.isoformat(), destination=wh.destination, dataset=wh.dataset,
                           pipeline_name=f"contract_{request.param}", pipelines_dir=str(tmp_path / "dlt"),
@@ -199,11 +199,40 @@ def test_json_documents_are_json(loaded: Warehouse) -> None:
 def test_the_demo_queries_run(loaded: Warehouse) -> None:
     if loaded.kind != "duckdb":
         pytest.skip("the demo queries are DuckDB SQL")
-    from pipelines.demo import EXAMPLE_QUERIES
+    from pipelines.demo import example_queries, whole_weeks
 
-    for title, sql in EXAMPLE_QUERIES:
+    start, now = SIM_NOW - timedelta(days=10), SIM_NOW
+    for title, sql in example_queries(start, now):
         rows: list[Any] = loaded.query(sql.replace("gong.", "{ds}."))
         assert rows and all(v is not None for row in rows for v in row), title
+    # Every rep in every whole week of the synced range, calls counted where they fall.
+    first, end = whole_weeks(start, now)
+    assert first.weekday() == end.weekday() == 0 and start.date() <= first and end <= now.date()
+    weekly = loaded.query(example_queries(start, now)[0][1].replace("gong.", "{ds}."))
+    weeks = (end - first).days // 7
+    assert weeks >= 1 and len(weekly) == loaded.count("users") * weeks
+    in_weeks = loaded.query(f"SELECT count(*) FROM {{ds}}.calls WHERE started >= '{first}' AND started < '{end}' "
+                            "AND primary_user_id IN (SELECT id FROM {ds}.users)")[0][0]
+    assert sum(row[2] for row in weekly) == in_weeks > 0
+    reps = loaded.query("SELECT count(*) FROM {ds}.calls__speakers s JOIN {ds}.calls c ON c.id = s.call_id "
+                        "WHERE s.user_id = c.primary_user_id AND c.duration_s > 0")
+    assert reps[0][0] > 0 and len(loaded.query(example_queries(start, now)[1][1].replace("gong.", "{ds}."))) == \
+        len(loaded.query("SELECT DISTINCT s.user_id FROM {ds}.calls__speakers s JOIN {ds}.calls c ON c.id = s.call_id "
+                         "JOIN {ds}.users u ON u.id = s.user_id WHERE s.user_id = c.primary_user_id"))
+
+
+def test_whole_weeks_are_mondays_inside_the_range() -> None:
+    from datetime import datetime
+
+    from pipelines.demo import whole_weeks
+
+    utc = SIM_NOW.tzinfo
+    assert whole_weeks(datetime(2026, 11, 2, tzinfo=utc), datetime(2026, 11, 25, 9, tzinfo=utc)) == (
+        date(2026, 11, 2), date(2026, 11, 23))
+    assert whole_weeks(datetime(2026, 11, 2, 8, tzinfo=utc), datetime(2026, 11, 23, tzinfo=utc)) == (
+        date(2026, 11, 9), date(2026, 11, 23))
+    assert whole_weeks(datetime(2026, 11, 4, 8, tzinfo=utc), datetime(2026, 11, 23, tzinfo=utc)) == (
+        date(2026, 11, 9), date(2026, 11, 23))
 
 
 def test_a_day_is_the_company_day_gong_sent_also_east_of_utc() -> None:

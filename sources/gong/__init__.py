@@ -33,7 +33,7 @@ from dlt.sources import DltResource
 from .catalog import BY_NAME, CATALOG, Endpoint
 from .client import ClientSettings, GongClient, GongConfigError, GongError, GongStopRun
 from .feed import CallsFeed, Chunk, Page
-from .rows import transcript_rows
+from .rows import records_to_rows, transcript_rows
 from .settings import (
     DEFAULT_DAILY_BUDGET,
     DEFAULT_HISTORY_DAYS,
@@ -304,14 +304,7 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
 
 
 def _rows(endpoint: Endpoint, page: Iterable[dict[str, Any]], ctx: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for record in page:
-        made = endpoint.row(record, ctx)
-        if isinstance(made, list):
-            rows.extend(made)
-        elif made is not None:
-            rows.append(made)
-    return rows
+    return records_to_rows(endpoint.row, page, ctx)
 
 
 class _CallsRead:
@@ -348,8 +341,6 @@ def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, ca
     """The calls resource: the rows of the pages of calls the feed read (its chunk, or the window read here),
     each call once per extract. The calls state advances with the window's last chunk, once the window was
     read to its end and everything that follows its pages was read too."""
-    ctx = {"includeMedia": calls.include_media}
-
     def read_calls() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
         followers = calls.followers()
@@ -371,7 +362,7 @@ def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, ca
         try:
             for chunk in chunks:
                 for page in chunk.pages:
-                    rows = [row for row in _rows(endpoint, page.calls, ctx) if str(row.get("id")) not in seen]
+                    rows = [row for row in page.rows if str(row.get("id")) not in seen]
                     seen.update(str(row.get("id")) for row in rows)
                     synced, private = synced + len(rows), private + page.private
                     if rows:

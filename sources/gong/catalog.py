@@ -76,6 +76,11 @@ class Endpoint:
         return self.parent == "calls"
 
     @property
+    def read_by_feed(self) -> bool:
+        """Read by the calls feed (sources/gong/feed.py): the calls, and what follows each page of them."""
+        return self.name == "calls" or self.follows_calls
+
+    @property
     def windowed(self) -> bool:
         """Read window by window: its cost grows with the range (a "since" read, with no end, is read once)."""
         return (self.window is not None and self.window.to_param is not None) or self.follows_calls

@@ -28,6 +28,7 @@ from pendulum import DateTime
 
 from .catalog import BY_NAME, Endpoint
 from .client import GongClient, GongStopRun
+from .rows import records_to_rows
 from .settings import TRANSCRIPT_BATCH_SIZE
 
 logger = logging.getLogger("gong_sync.feed")
@@ -39,16 +40,14 @@ DEFAULT_WORKERS = 2
 
 @dataclass
 class Page:
-    """One page of calls as read: its non-private call records, and the reads that follow it."""
+    """One page of calls as read: the ids of its non-private calls and their rows (made here, by the catalog's
+    row function: this thread waits for Gong most of the time, the pipeline's does not), how many private
+    calls it left out, and the reads that follow it."""
 
-    calls: list[dict[str, Any]]
+    ids: list[str]
+    rows: list[dict[str, Any]]
     private: int
     follower_reads: dict[str, list[Future[list[Any]]]] = field(default_factory=dict)
-
-    @property
-    def key(self) -> Optional[str]:
-        """The page's name: its first call's id (a page without a call to follow has none)."""
-        return call_id(self.calls[0]) if self.calls else None
 
     def answers(self, follower: str) -> Iterator[Any]:
         """The pages `follower` read for this page's calls, in order (once: they are let go as they are
@@ -281,7 +280,8 @@ class CallsFeed:
         first = self.first_page if index == 0 else None
         sent: set[str] = set()
         try:
-            for records, paging in self.client.pages("POST", "/v2/calls/extensive", "calls", body=body,
+            calls = BY_NAME["calls"]
+            for records, paging in self.client.pages(calls.method, calls.path, calls.data_key, body=body,
                                                      first=first):
                 with self._cond:
                     if self._totals[index] is None:
@@ -289,11 +289,13 @@ class CallsFeed:
                         self._page_sizes[index] = max(1, int(paging.get("currentPageSize") or len(records)))
                         self._cond.notify_all()
                 kept = [c for c in records if not self.client.is_private(c)]
+                page_ids = [call_id(c) for c in kept]
                 if self.seen_call_ids is not None:
-                    self.seen_call_ids.update(call_id(c) for c in kept)
-                page = Page(kept, len(records) - len(kept))
+                    self.seen_call_ids.update(page_ids)
+                page = Page(page_ids, records_to_rows(calls.row, kept, {"includeMedia": self.include_media}),
+                            len(records) - len(kept))
                 # A call listed on two pages is followed once.
-                ids = [i for i in dict.fromkeys(call_id(c) for c in kept) if i not in sent]
+                ids = [i for i in dict.fromkeys(page_ids) if i not in sent]
                 sent.update(ids)
                 for follower in self.followers:
                     page.follower_reads[follower.name] = [

@@ -67,8 +67,7 @@ def windowed(names: Sequence[str]) -> list[str]:
 def counted(names: Sequence[str]) -> bool:
     """Whether one request counting the range's calls tells what every window costs: the windowed
     resources are the calls and what follows them, or read one request per window or per day."""
-    names = windowed(names)
-    return any(n == "calls" or BY_NAME[n].follows_calls for n in names)
+    return any(BY_NAME[n].read_by_feed for n in windowed(names))
 
 
 def estimated_requests(names: Sequence[str], call_pages: int, span_days: float) -> float:
@@ -76,11 +75,11 @@ def estimated_requests(names: Sequence[str], call_pages: int, span_days: float) 
     follower), per day (day-stepped stats), per partition (one request each, e.g. audit logs' logTypes)."""
     names = windowed(names)
     total = 0.0
-    if any(n == "calls" or BY_NAME[n].follows_calls for n in names):
+    if any(BY_NAME[n].read_by_feed for n in names):
         total += call_pages * (1 + sum(1 for n in names if BY_NAME[n].follows_calls))
     for name in names:
         endpoint = BY_NAME[name]
-        if name == "calls" or endpoint.follows_calls:
+        if endpoint.read_by_feed:
             continue
         per = max(1, len(endpoint.partitions))
         steps = span_days if endpoint.window.step == "day" else span_days / 30 if endpoint.window.step == "month" \

@@ -10,7 +10,7 @@ analysts join on Gong's keys, never on dlt's `_dlt_*` columns; days are dates; J
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -450,6 +450,19 @@ def _empty_as_null(strings: Any) -> Any:
     if not pc.any(empty).as_py():
         return strings
     return pc.if_else(empty, pa.scalar(None, strings.type), strings)
+
+
+def records_to_rows(row: Callable[[dict[str, Any], dict[str, Any]], Any], records: Iterable[dict[str, Any]],
+                    ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows a catalog row function makes of a page of records (one row, several, or none per record)."""
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        made = row(record, ctx)
+        if isinstance(made, list):
+            rows.extend(made)
+        elif made is not None:
+            rows.append(made)
+    return rows
 
 
 # Row functions of the catalog: each takes one record and the request's context (the parent row's
