@@ -33,7 +33,7 @@ def test_the_feed_reads_every_page_and_its_transcripts_once_and_skips_private_ca
     client = gong.client()
     feed = CallsFeed(client, [(START, END)], ["transcripts"], chunk_pages=3, workers=2).start()
     try:
-        chunks = list(feed.chunks(0))
+        chunks = [c for c in feed.chunks(0) if c.drain() is None]
         sentences = sum(t.num_rows for c in chunks for p in c.pages for t in p.answers("transcripts"))
     finally:
         feed.close()
@@ -122,7 +122,7 @@ def test_a_call_listed_on_two_pages_is_followed_once_and_private_calls_never() -
     client = StubClient([[call("1"), call("2")], [call("2"), call("3", private=True), call("4")]])
     feed = CallsFeed(client, [(START, END)], ["call_user_access"], chunk_pages=5).start()  # type: ignore[arg-type]
     try:
-        (chunk,) = list(feed.chunks(0))
+        (chunk,) = [c for c in feed.chunks(0) if c.drain() is None]
         answers = [list(p.answers("call_user_access")) for p in chunk.pages]
     finally:
         feed.close()
@@ -137,7 +137,7 @@ def test_chunks_are_evened_out_with_gongs_count() -> None:
     client = StubClient(pages)
     feed = CallsFeed(client, [(START, END)], [], chunk_pages=10).start()  # type: ignore[arg-type]
     try:
-        sizes = [len(c.pages) for c in feed.chunks(0)]
+        sizes = [len(list(c)) for c in feed.chunks(0)]
     finally:
         feed.close()
     assert sizes == [9, 9, 7], "25 pages in 3 chunks, not 10, 10 and 5"
@@ -148,11 +148,11 @@ def test_the_feed_holds_at_most_its_lead_of_pages_not_taken() -> None:
     feed = CallsFeed(client, [(START, END)], [], chunk_pages=1, ahead=3).start()  # type: ignore[arg-type]
     try:
         chunks = feed.chunks(0)
-        next(chunks)
+        list(next(chunks))
         for _ in range(50):  # give the reader every chance to run ahead
             threading.Event().wait(0.005)
         assert client.pages_read <= 1 + 3 + 1, "one taken, three held, one waiting to be held"
-        assert len(list(chunks)) == 29
+        assert len([c for c in chunks if c.drain() is None]) == 29
     finally:
         feed.close()
 
@@ -161,7 +161,7 @@ def test_a_stop_in_a_read_that_follows_leaves_the_window_unfinished() -> None:
     client = StubClient([[call("1")], [call("2")]], stop_at=3)
     feed = CallsFeed(client, [(START, END)], ["transcripts"], chunk_pages=5).start()  # type: ignore[arg-type]
     try:
-        (chunk,) = list(feed.chunks(0))
+        (chunk,) = [c for c in feed.chunks(0) if c.drain() is None]
         assert chunk.last and not chunk.followed()
     finally:
         feed.close()
@@ -173,7 +173,8 @@ def test_a_page_that_fails_raises_where_the_pipeline_takes_it_and_later_windows_
     feed = CallsFeed(client, windows, [], chunk_pages=5).start()  # type: ignore[arg-type]
     try:
         with pytest.raises(GongApiError, match="not valid JSON"):
-            list(feed.chunks(0))
+            for chunk in feed.chunks(0):
+                chunk.drain()
     finally:
         feed.close()
     assert [p for p, _ in client.bodies] == ["/v2/calls/extensive"], "the second window was never asked for"
@@ -184,7 +185,7 @@ def test_a_first_page_already_received_is_not_asked_again(gong: GongFixture) -> 
     total, first = client.count_calls(START, END)
     feed = CallsFeed(client, [(START, END)], [], chunk_pages=0, first_page=first).start()
     try:
-        (chunk,) = list(feed.chunks(0))
+        (chunk,) = [c for c in feed.chunks(0) if c.drain() is None]
     finally:
         feed.close()
     assert sum(len(p.ids) + p.private for p in chunk.pages) == total > 0
@@ -196,7 +197,7 @@ def test_an_empty_window_sends_nothing() -> None:
     moment = datetime(2026, 11, 1, tzinfo=UTC)
     feed = CallsFeed(client, [(pendulum.instance(moment), pendulum.instance(moment))], []).start()  # type: ignore[arg-type]
     try:
-        (chunk,) = list(feed.chunks(0))
+        (chunk,) = [c for c in feed.chunks(0) if c.drain() is None]
     finally:
         feed.close()
     assert chunk.pages == [] and chunk.last and chunk.followed() and client.bodies == []

@@ -361,7 +361,7 @@ def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, ca
         synced = private = 0
         try:
             for chunk in chunks:
-                for page in chunk.pages:
+                for page in chunk:
                     rows = [row for row in page.rows if str(row.get("id")) not in seen]
                     seen.update(str(row.get("id")) for row in rows)
                     synced, private = synced + len(rows), private + page.private
@@ -370,7 +370,7 @@ def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, ca
                         yield rows
                 logger.info("calls: %s (%d private skipped)", _plural(synced, "call"), private)
                 if chunk.last:
-                    if chunk.followed() and client.stop_reason is None:
+                    if client.stop_reason is None and chunk.followed():
                         state["synced_until"] = window.advance(state.get("synced_until"), chunk.start, chunk.end,
                                                                now).isoformat()
                         state["last_window"] = [chunk.start.isoformat(), chunk.end.isoformat()]

@@ -90,22 +90,50 @@ class _WindowReads:
             return not self.failed
 
 
-@dataclass
 class Chunk:
-    """Pages of one window that are loaded together; `last` when it ends the window."""
+    """Pages of one window that are loaded together, handed out as they arrive: iterating a chunk waits for
+    each page in turn, so its extract runs while the rest of it is read. Once iterated, `pages` holds them and
+    `last` says whether it ended the window."""
 
-    window: int
-    pages: list[Page]
-    last: bool
-    start: DateTime
-    end: DateTime
-    reads: _WindowReads
-    complete: bool = True  # False when the window's read stopped early (the quota): its state stays
+    def __init__(self, feed: CallsFeed, window: int, size: int, start: DateTime, end: DateTime,
+                 reads: _WindowReads) -> None:
+        self.window, self.start, self.end, self.reads = window, start, end, reads
+        self._feed, self._size = feed, size
+        self.pages: list[Page] = []
+        self.last = False
+        self.complete = True  # False when the window's read stopped early (the quota): its state stays
+        self._done = False
+
+    def __iter__(self) -> Iterator[Page]:
+        if self._done:
+            yield from self.pages
+            return
+        while self._size == 0 or len(self.pages) < self._size:
+            item = self._feed._take(self.window)
+            if isinstance(item, _End):
+                self._end(item)
+                return
+            self.pages.append(item)
+            yield item
+        if self._feed._window_may_end(self.window):
+            self._end(self._feed._take(self.window))
+        self._done = True
+
+    def _end(self, item: _End) -> None:
+        self._done = self.last = True
+        self.complete = item.complete
+        if item.error is not None:
+            raise item.error
+
+    def drain(self) -> None:
+        """Takes the pages not iterated yet (the chunk's extract stopped early): the next chunk follows them."""
+        for _ in self:
+            pass
 
     def followed(self) -> bool:
         """Whether everything of the window was read: its pages to the end and every read that follows them
         (waits for those still under way)."""
-        return self.reads.wait() and self.complete
+        return self.last and self.complete and self.reads.wait()
 
 
 def call_id(call: dict[str, Any]) -> str:
@@ -137,7 +165,8 @@ class CallsFeed:
         self.followers: list[Endpoint] = [BY_NAME[name] for name in followers]
         self.include_media = include_media
         self.chunk_pages = max(0, chunk_pages)
-        self.ahead = ahead if ahead is not None else max(self.chunk_pages, 1)
+        # Two chunks ahead: the next one is read while one loads, whatever the pace of each.
+        self.ahead = ahead if ahead is not None else max(2 * self.chunk_pages, 1)
         self.first_page = first_page
         self.seen_call_ids = seen_call_ids
         self._cond = threading.Condition()
@@ -145,6 +174,7 @@ class CallsFeed:
         self._totals: list[Optional[int]] = [None] * len(self.windows)  # Gong's count of each window's calls
         self._page_sizes: list[int] = [TRANSCRIPT_BATCH_SIZE] * len(self.windows)  # records on its first page
         self._reads = [_WindowReads() for _ in self.windows]
+        self._taken = [0] * len(self.windows)  # pages of each window the pipeline took
         self._buffered = 0
         self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gong-follow") \
@@ -172,35 +202,17 @@ class CallsFeed:
 
     def chunks(self, window: int) -> Iterator[Chunk]:
         """The chunks of window number `window`, in order: about `chunk_pages` pages each (evened out with
-        Gong's count, so 11 pages are one chunk, not 10 and 1), the last marked `last`. Each waits for its
-        pages; a read that failed raises its error here."""
+        Gong's count, so 11 pages are one chunk, not 10 and 1), the last marked `last` once iterated. A read
+        that failed raises its error where its page would have come."""
         start, end = self.windows[window]
-        taken = 0
         while True:
-            pages: list[Page] = []
-            size = self._chunk_size(window, taken)
-            end_item: Optional[_End] = None
-            while size == 0 or len(pages) < size:
-                item = self._take(window)
-                if isinstance(item, _End):
-                    end_item = item
-                    break
-                pages.append(item)
-            taken += len(pages)
-            expected = math.ceil((self._totals[window] or 0) / self._page_sizes[window])
-            # Gong's count tells whether pages follow without waiting for the next one.
-            if end_item is None and (taken < expected or not self._next_is_end(window)):
-                yield Chunk(window, pages, last=False, start=start, end=end, reads=self._reads[window])
-                continue
-            if end_item is None:
-                end_item = self._take(window)
-            if end_item.error is not None:
-                raise end_item.error
-            yield Chunk(window, pages, last=True, start=start, end=end, reads=self._reads[window],
-                        complete=end_item.complete)
-            return
+            chunk = Chunk(self, window, self._chunk_size(window), start, end, self._reads[window])
+            yield chunk
+            chunk.drain()
+            if chunk.last:
+                return
 
-    def _chunk_size(self, window: int, taken: int) -> int:
+    def _chunk_size(self, window: int) -> int:
         if self.chunk_pages <= 0:
             return 0  # the whole window
         with self._cond:
@@ -221,13 +233,18 @@ class CallsFeed:
                 self._cond.wait()
             item = self._items[window].popleft()
             if isinstance(item, Page):
+                self._taken[window] += 1
                 self._buffered -= 1
                 self._cond.notify_all()
             return item
 
-    def _next_is_end(self, window: int) -> bool:
-        """Whether the window's next item, once read, closes it (waits for it)."""
+    def _window_may_end(self, window: int) -> bool:
+        """After a full chunk: whether the window's next item closes it. Gong's count tells, without waiting,
+        that more pages follow; else (the count reached, or none) the next item is waited for."""
         with self._cond:
+            expected = math.ceil((self._totals[window] or 0) / self._page_sizes[window])
+            if self._taken[window] < expected:
+                return False
             while not self._items[window] and not self._closed:
                 self._cond.wait()
             return self._closed or isinstance(self._items[window][0], _End)
