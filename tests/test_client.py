@@ -203,6 +203,32 @@ def test_limiter_never_exceeds_its_rate_in_any_one_second_window_across_threads(
     assert stamps[-1] - stamps[0] >= 2.0, "32 requests at 10/s cannot take under 2 s"
 
 
+def test_a_request_asked_for_first_takes_the_next_turn_before_those_already_waiting() -> None:
+    limiter = RateLimiter(4)  # turns (1 s + 0.03 s) / 4 = 0.26 s apart
+    limiter.acquire()
+    taken: list[tuple[str, float]] = []
+    lock = threading.Lock()
+
+    def take(name: str, first: bool) -> None:
+        stamp = limiter.acquire(first=first)
+        with lock:
+            taken.append((name, stamp[0]))
+
+    waiting = [threading.Thread(target=take, args=(f"plain{i}", False)) for i in range(2)]
+    for t in waiting:
+        t.start()
+    time.sleep(0.05)  # both wait for the next turn, at 0.26 s
+    ahead = threading.Thread(target=take, args=("first", True))
+    ahead.start()
+    for t in [*waiting, ahead]:
+        t.join()
+    assert taken[0][0] == "first", "the request asked for first went first although it asked last"
+    stamps = sorted(stamp for _, stamp in taken)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= 1.03 / 4 - 0.005, "turns stay evenly spaced"
+    assert limiter._first == 0
+
+
 def test_a_rate_429_widens_the_limiters_margin_until_a_hundred_requests_pass_without_one() -> None:
     clock = [0.0]
     waits: list[float] = []

@@ -3,9 +3,11 @@ threads, and never sends a request twice or for a private call."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -96,6 +98,10 @@ class StubClient:
 
     def stop(self, reason: str) -> None:
         self.stop_reason = self.stop_reason or reason
+
+    @contextlib.contextmanager
+    def first_at_the_limiter(self, while_: Any) -> Iterator[None]:
+        yield
 
     def pages(self, method: str, path: str, data_key: str, body: Any = None, decode: Any = None,
               first: Any = None) -> Any:

@@ -9,6 +9,7 @@ expects it (query string on GET, JSON body on POST) and counts requests per endp
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import functools
 import json
@@ -81,6 +82,9 @@ class RateLimiter:
         # lock while another normalizes), from counting one request too many.
         self.margin = self.BASE_MARGIN
         self._since_widened = 0
+        # Requests asked for `first` that wait for their turn: the others let them go first.
+        self._first = 0
+        self._turns = threading.Condition()
 
     # 30 ms: the spread of arrival delays seen by the simulator with both cores busy (it answered 0-2 of
     # 220 requests with a 429 at this margin, bench/RESULTS.md); every 0.01 s costs 1 % of a sync's time,
@@ -101,38 +105,55 @@ class RateLimiter:
             self.margin = min(self.margin * 2, 0.5)
             self._since_widened = 0
 
-    def acquire(self) -> list[float]:
+    def acquire(self, first: bool = False) -> list[float]:
         """Blocks until one more request fits in the window, then records it and returns its stamp.
 
         Requests are spread evenly, (window + margin) / rate apart, rather than sent in bursts: a burst
         arrives bunched and queues (in this process and at Gong), and the request of a burst that was
         delayed most would then share the server's second with the next burst's first one (a 429).
-        Pass the stamp to `sent` when the request really leaves, if that is later.
+        A request asked for `first` takes the next turn before those already waiting (a page of calls:
+        the reads that follow it cannot be sent before it arrives). Pass the stamp to `sent` when the
+        request really leaves, if that is later.
         """
         stamp = [0.0]
         if self.rate is None:
             return stamp
-        with self._lock:
+        if first:
+            with self._turns:
+                self._first += 1
+        try:
             while True:
-                now = self._clock()
-                # Stamps may be out of order (`sent` moves one later): keep those still in the window.
-                self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
-                wait = 0.0
-                if self._stamps:
-                    wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
-                    if len(self._stamps) >= self._burst:
-                        oldest = min(s[0] for s in self._stamps)
-                        wait = max(wait, self._window - (now - oldest) + self.margin)
-                if wait > 1e-9:  # a float residue is no wait (a clock might not move by it)
-                    self._sleep(wait)
-                    continue
-                stamp[0] = now
-                self._stamps.append(stamp)
-                self._since_widened += 1
-                if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
-                    self.margin = max(self.BASE_MARGIN, self.margin / 2)
-                    self._since_widened = 0
-                return stamp
+                with self._lock:
+                    while True:
+                        now = self._clock()
+                        # Stamps may be out of order (`sent` moves one later): keep those still in the window.
+                        self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
+                        wait = 0.0
+                        if self._stamps:
+                            wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
+                            if len(self._stamps) >= self._burst:
+                                oldest = min(s[0] for s in self._stamps)
+                                wait = max(wait, self._window - (now - oldest) + self.margin)
+                        if wait > 1e-9:  # a float residue is no wait (a clock might not move by it)
+                            self._sleep(wait)
+                            continue
+                        if not first and self._first:
+                            break  # this turn goes to the request asked for first
+                        stamp[0] = now
+                        self._stamps.append(stamp)
+                        self._since_widened += 1
+                        if self._since_widened >= self.NARROW_AFTER and self.margin > self.BASE_MARGIN:
+                            self.margin = max(self.BASE_MARGIN, self.margin / 2)
+                            self._since_widened = 0
+                        return stamp
+                # Outside the lock, so that the request asked for first can take it; then wait for a turn again.
+                with self._turns:
+                    self._turns.wait_for(lambda: not self._first, timeout=0.05)
+        finally:
+            if first:
+                with self._turns:
+                    self._first -= 1
+                    self._turns.notify_all()
 
     def sent(self, stamp: list[float]) -> None:
         """Moves a request's stamp to now, the moment `requests` hands it to the connection: preparing it
@@ -222,6 +243,7 @@ class GongClient:
         # Set once a request got Gong's answer (or gave up); until then requests wait for `_first`.
         self._answered = threading.Event()
         self._first = threading.Lock()
+        self._local = threading.local()  # per thread: whether its requests take the limiter's next turn
         self._refused: Optional[str] = None  # the 401 message: every later request fails the same way
 
     def __repr__(self) -> str:
@@ -249,6 +271,16 @@ class GongClient:
         """
         response = self.send(method, path, params=params, json_body=body, label=label)
         return self._answer(method, path, response.status_code, response.content, response.text)
+
+    @contextlib.contextmanager
+    def first_at_the_limiter(self, while_: Callable[[], bool]) -> Iterator[None]:
+        """Within this block, this thread's requests take the limiter's next turn while `while_()` holds (the
+        reader of pages of calls, while few of the reads that follow its pages wait)."""
+        self._local.first = while_
+        try:
+            yield
+        finally:
+            self._local.first = None
 
     # ------------------------------------------------------------------------------ Gong's request bodies
 
@@ -338,7 +370,8 @@ class GongClient:
             if self._refused:
                 raise GongAuthError(self._refused)
             self._spend(label or path)
-            stamp = self._limiter.acquire()
+            ahead = getattr(self._local, "first", None)
+            stamp = self._limiter.acquire(first=bool(ahead is not None and ahead()))
             logger.debug("%s %s params=%s body=%s", method, path, params,
                          json_body if files is None else f"<multipart {sorted(files)}>")
             _SENDING.mark = functools.partial(self._limiter.sent, stamp)

@@ -36,6 +36,10 @@ logger = logging.getLogger("gong_sync.feed")
 # Threads sending the requests that follow pages of calls: with Gong's latency (often a second) one request
 # at a time cannot reach 3 per second; the rate limiter keeps them all at its pace.
 DEFAULT_WORKERS = 2
+# The pages of calls take the limiter's next turn while fewer reads than this wait to follow them (2 s at
+# Gong's 3 requests a second): the reads that follow a page cannot start before it, and a page request that
+# queues behind them leaves the rate unused (bench: answers came 10.7 s late over a 10,240-call backfill).
+LEAD = 6
 
 
 @dataclass
@@ -45,9 +49,14 @@ class Page:
     calls it left out, and the reads that follow it."""
 
     ids: list[str]
-    rows: list[dict[str, Any]]
+    made_rows: Future[list[dict[str, Any]]]
     private: int
     follower_reads: dict[str, list[Future[list[Any]]]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows of the page's calls (waits until they are made)."""
+        return self.made_rows.result()
 
     def answers(self, follower: str) -> Iterator[Any]:
         """The pages `follower` read for this page's calls, in order (once: they are let go as they are
@@ -179,6 +188,7 @@ class CallsFeed:
         self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gong-follow") \
             if self.followers else None
+        self._rows_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gong-rows")
         self._thread = threading.Thread(target=self._run, name="gong-calls", daemon=True)
 
     # ------------------------------------------------------------------------------------ the pipeline's side
@@ -197,6 +207,7 @@ class CallsFeed:
             self._cond.notify_all()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self._rows_pool.shutdown(wait=True, cancel_futures=True)
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
 
@@ -298,27 +309,10 @@ class CallsFeed:
         sent: set[str] = set()
         try:
             calls = BY_NAME["calls"]
-            for records, paging in self.client.pages(calls.method, calls.path, calls.data_key, body=body,
-                                                     first=first):
-                with self._cond:
-                    if self._totals[index] is None:
-                        self._totals[index] = int(paging.get("totalRecords") or len(records))
-                        self._page_sizes[index] = max(1, int(paging.get("currentPageSize") or len(records)))
-                        self._cond.notify_all()
-                kept = [c for c in records if not self.client.is_private(c)]
-                page_ids = [call_id(c) for c in kept]
-                if self.seen_call_ids is not None:
-                    self.seen_call_ids.update(page_ids)
-                page = Page(page_ids, records_to_rows(calls.row, kept, {"includeMedia": self.include_media}),
-                            len(records) - len(kept))
-                # A call listed on two pages is followed once.
-                ids = [i for i in dict.fromkeys(page_ids) if i not in sent]
-                sent.update(ids)
-                for follower in self.followers:
-                    page.follower_reads[follower.name] = [
-                        self._submit(index, follower, ids[i:i + TRANSCRIPT_BATCH_SIZE])
-                        for i in range(0, len(ids), TRANSCRIPT_BATCH_SIZE)]
-                self._put(index, page)
+            with self.client.first_at_the_limiter(lambda: self._following() < LEAD):
+                for records, paging in self.client.pages(calls.method, calls.path, calls.data_key, body=body,
+                                                         first=first):
+                    self._take_page(index, records, paging, sent)
         except GongStopRun as exc:
             self.client.stop(str(exc))
             return False
@@ -327,6 +321,33 @@ class CallsFeed:
                 self._totals[index] = 0
                 self._cond.notify_all()
         return self.client.stop_reason is None
+
+    def _take_page(self, index: int, records: list[dict[str, Any]], paging: dict[str, Any], sent: set[str]) -> None:
+        """Hands one page of calls to the pipeline and sends the reads that follow it; its rows are made on a
+        thread of their own, so that the next page is asked for at once."""
+        with self._cond:
+            if self._totals[index] is None:
+                self._totals[index] = int(paging.get("totalRecords") or len(records))
+                self._page_sizes[index] = max(1, int(paging.get("currentPageSize") or len(records)))
+                self._cond.notify_all()
+        kept = [c for c in records if not self.client.is_private(c)]
+        page_ids = [call_id(c) for c in kept]
+        if self.seen_call_ids is not None:
+            self.seen_call_ids.update(page_ids)
+        rows = self._rows_pool.submit(records_to_rows, BY_NAME["calls"].row, kept, {"includeMedia": self.include_media})
+        page = Page(page_ids, rows, len(records) - len(kept))
+        # A call listed on two pages is followed once.
+        ids = [i for i in dict.fromkeys(page_ids) if i not in sent]
+        sent.update(ids)
+        for follower in self.followers:
+            page.follower_reads[follower.name] = [
+                self._submit(index, follower, ids[i:i + TRANSCRIPT_BATCH_SIZE])
+                for i in range(0, len(ids), TRANSCRIPT_BATCH_SIZE)]
+        self._put(index, page)
+
+    def _following(self) -> int:
+        """Reads that follow pages and have not ended yet."""
+        return sum(reads.sent - reads.ended for reads in self._reads)
 
     def _submit(self, window: int, follower: Endpoint, ids: list[str]) -> Future[list[Any]]:
         assert self._pool is not None
