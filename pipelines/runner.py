@@ -20,6 +20,11 @@ from pipelines.errors import UserError, deepest_cause, setting_error, step_messa
 
 logger = logging.getLogger("gong_sync.pipeline")
 
+# dlt's normalizer runs in worker processes instead of this one: it is pure Python, and here it held the
+# interpreter's lock away from the threads reading Gong (their answers came ~4 s late in a 10,240-call
+# backfill at 3 requests/second: 1.17 -> 1.13 of requests/3, bench/RESULTS.md).
+NORMALIZE_WORKERS = 2
+
 
 class SyncRunner:
     """One locked sync of `resources` into `destination`: build it, `run` it, `close` it."""
@@ -205,7 +210,7 @@ class SyncRunner:
         self.refresh = None
 
     def _normalize_and_load(self) -> None:
-        info = self.pipeline.normalize()
+        info = self.pipeline.normalize(workers=NORMALIZE_WORKERS)
         for table, count in (dict(info.row_counts) if info else {}).items():
             if not table.startswith("_dlt"):
                 self.result.row_counts[table] = self.result.row_counts.get(table, 0) + count

@@ -140,13 +140,15 @@ def test_a_call_listed_on_two_pages_is_followed_once_and_private_calls_never() -
 
 def test_chunks_are_evened_out_with_gongs_count() -> None:
     pages = [[call(f"{p}-{i}") for i in range(100)] for p in range(25)]
-    client = StubClient(pages)
-    feed = CallsFeed(client, [(START, END)], [], chunk_pages=10).start()  # type: ignore[arg-type]
+    windows = [(START, START.add(days=1)), (START.add(days=1), END)]
+    feed = CallsFeed(StubClient(pages), windows, [], chunk_pages=10).start()  # type: ignore[arg-type]
     try:
-        sizes = [len(list(c)) for c in feed.chunks(0)]
+        first = [len(list(c)) for c in feed.chunks(0)]
+        last = [len(list(c)) for c in feed.chunks(1)]
     finally:
         feed.close()
-    assert sizes == [9, 9, 7], "25 pages in 3 chunks, not 10, 10 and 5"
+    assert first == [9, 9, 7], "25 pages in 3 chunks, not 10, 10 and 5"
+    assert last == [9, 9, 5, 2], "the run's last chunk is small: its load is what the run waits for at the end"
 
 
 def test_the_feed_holds_at_most_its_lead_of_pages_not_taken() -> None:
