@@ -20,7 +20,6 @@ BATCH = 500
 def delete_vanished_calls(pipeline: Any, seen: set[str], start: Any, end: Any) -> int:
     """Deletes the calls stored with a start in [start, end) whose id is not in `seen`, with all their rows;
     returns how many calls were deleted."""
-    from dlt.common.schema.utils import get_root_table
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
     from sources.gong.catalog import BY_NAME
@@ -40,8 +39,8 @@ def delete_vanished_calls(pipeline: Any, seen: set[str], start: Any, end: Any) -
             stored = set(sql.execute_sql(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", sql.dataset_name) or [])
             stored_names = {str(r[0]) for r in stored}
-            nested = [name for name in schema.tables if name != "calls" and name in stored_names
-                      and schema.tables[name].get("parent") and get_root_table(schema.tables, name)["name"] == "calls"]
+            nested = [name for name in schema.tables if name in stored_names and _root(schema.tables, name) == "calls"
+                      and name != "calls"]
             following = [e.name for e in BY_NAME.values() if e.follows_calls and e.name in stored_names]
             with sql.begin_transaction():
                 for i in range(0, len(gone), BATCH):
@@ -58,3 +57,10 @@ def delete_vanished_calls(pipeline: Any, seen: set[str], start: Any, end: Any) -
     except DatabaseUndefinedRelation:
         return 0
     return len(gone)
+
+
+def _root(tables: dict[str, Any], name: str) -> str:
+    """The root table of a nested table, by its `parent` hints."""
+    while tables.get(name, {}).get("parent"):
+        name = tables[name]["parent"]
+    return name
