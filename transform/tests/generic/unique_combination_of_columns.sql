@@ -1,0 +1,7 @@
+{#- The rows of a model are unique on these columns together (its grain). -#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as rows_with_this_key
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
