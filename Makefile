@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: help sync crm-upload demo test lint bench record-cassettes schema clean install
+.PHONY: help sync crm-upload demo test lint bench record-cassettes schema clean install models
 
 help:
 	@echo "make demo    sync a simulated Gong account into demo/gong_demo.duckdb and query it (no credentials)"
 	@echo "make sync    sync your Gong account (SOURCES__GONG__* or .dlt/secrets.toml); ARGS='--help' for options"
+	@echo "make models  build the dbt models (transform/) on the warehouse the last sync loaded; ARGS='--help' for options"
 	@echo "make crm-upload   push CRM rows from SQL into Gong (crm_mapping.toml); ARGS='--dry-run', ARGS='--help'"
 	@echo "make test    run the test suite (against the in-process simulator; needs Postgres on 127.0.0.1:5432 in CI)"
 	@echo "make lint    ruff"
@@ -33,6 +34,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 sync: $(STAMP)
 	@$(BIN)/gong-sync $(ARGS)
+
+models: $(STAMP)
+	@$(BIN)/python -m pipelines.models $(ARGS)
 
 crm-upload: $(STAMP)
 	@$(BIN)/gong-crm-upload $(ARGS)

@@ -1,0 +1,429 @@
+"""`make models`: builds the dbt project (transform/) on the warehouse a sync loaded: staging views and marts.
+
+`build_models(destination=..., dataset=...)` resolves the warehouse exactly as the sync does (the destination
+name or a dlt destination, DESTINATION__*__CREDENTIALS from the environment or .dlt/secrets.toml, the default
+DuckDB file), checks that a sync has loaded the dataset, runs `dbt build` in this process through dbt's
+Python entry point (`dbtRunner`), and returns what it built (`ModelsResult`). Every failure is a `UserError`
+with one sentence: an unsupported or unreachable warehouse, a dataset no sync has loaded, a model or a test
+that failed. `python -m pipelines.models` is the command line; `--docs` writes docs/models.md from the
+project's manifest (`make schema` does too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from pipelines.errors import UsageError, UserError, scrub
+
+ROOT = Path(__file__).resolve().parents[1]
+TRANSFORM_DIR = ROOT / "transform"
+MODELS_DOC = ROOT / "docs" / "models.md"
+DEFAULT_PIPELINE_NAME = "gong"
+DEFAULT_DATASET = "gong"
+# The warehouses transform/profiles.yml has an output for (and whose dbt adapter is pinned).
+SUPPORTED = ("duckdb", "postgres")
+MARTS = ("fct_calls", "fct_call_speakers", "fct_tracker_mentions", "fct_scorecard_answers", "dim_users",
+         "rep_activity_weekly", "transcript_documents")
+# dbt reads the Postgres password from this variable (profiles.yml); dbt keeps DBT_ENV_SECRET_* out of its logs.
+PASSWORD_VARIABLE = "DBT_ENV_SECRET_GONG_POSTGRES_PASSWORD"
+POSTGRES_CONNECT_TIMEOUT_S = 5
+
+
+@dataclass
+class ModelsResult:
+    """What one `dbt build` did: the models built and the tests passed, the rows of every mart, where they are.
+
+    `warnings` names the tests that found rows at severity warn (relationships across Gong's endpoints,
+    Gong's enums): the build succeeded, the data deserves a look.
+    """
+
+    destination: str
+    dataset: str
+    marts_schema: str
+    models: list[str] = field(default_factory=list)
+    tests_passed: int = 0
+    warnings: list[str] = field(default_factory=list)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class _Warehouse:
+    """A resolved warehouse: its dbt target, the vars and the secret the profile reads, where it is (for a
+    sentence, without secrets)."""
+
+    kind: str
+    dataset: str
+    where: str
+    dbt_vars: dict[str, Any]
+    password: Optional[str] = None
+    connect_args: dict[str, Any] = field(default_factory=dict)
+
+
+def build_models(destination: Any = "duckdb", dataset: str = DEFAULT_DATASET, full_refresh: bool = False,
+                 select: Optional[Sequence[str]] = None, pipeline_name: str = DEFAULT_PIPELINE_NAME,
+                 progress: bool = False, target_path: Optional[str] = None,
+                 log_path: Optional[str] = None) -> ModelsResult:
+    """Builds (and tests) the models on the warehouse a sync loaded; returns what was built, or raises UserError.
+
+    `destination` is what `run_sync` takes: a destination name ("duckdb", "postgres") resolved as the sync does,
+    or a dlt destination. `dataset` is the synced dataset; the models go to `<dataset>_stg` and
+    `<dataset>_marts`. Incremental marts rebuild only the calls loaded since their last build, unless
+    `full_refresh`. `select` narrows the build with dbt selectors (e.g. ["fct_calls+"]). `progress` prints dbt's
+    lines on stdout (else nothing is printed). dbt's artifacts and log go to transform/target and transform/logs
+    unless `target_path` / `log_path` say otherwise.
+    """
+    began = time.monotonic()
+    warehouse = _resolve(destination, dataset, pipeline_name)
+    tables = _existing_tables(warehouse)
+    if "calls" not in tables:
+        raise UserError(f"The dataset {dataset!r} in {warehouse.where} has no calls table: no sync has loaded it "
+                        "yet; run `make sync` (or gong-sync) first, then `make models`.")
+    target_dir = Path(target_path) if target_path else TRANSFORM_DIR / "target"
+    log_dir = Path(log_path) if log_path else TRANSFORM_DIR / "logs"
+    args = ["build", *(_common_args(warehouse, target_dir, log_dir, progress))]
+    if full_refresh:
+        args.append("--full-refresh")
+    for selector in select or ():
+        args += ["--select", selector]
+    outcome = _invoke(args, warehouse)
+    result = ModelsResult(destination=warehouse.kind, dataset=dataset, marts_schema=f"{dataset}_marts")
+    _read_outcome(outcome, result, log_dir)
+    result.row_counts = _row_counts(warehouse, [m for m in MARTS if m in result.models])
+    result.elapsed_s = time.monotonic() - began
+    return result
+
+
+def _resolve(destination: Any, dataset: str, pipeline_name: str) -> _Warehouse:
+    """The warehouse `destination` names, resolved by the sync's own rules (pipelines/destinations.py)."""
+    import dlt
+
+    from pipelines.destinations import check_destination, destination_type, make_destination
+
+    resolved = make_destination(destination, dataset, pipeline_name)
+    kind = destination_type(resolved)
+    if kind not in SUPPORTED:
+        raise UsageError(f"The models build on duckdb or postgres, not on {kind}: add an output for it to "
+                         "transform/profiles.yml (and install its dbt adapter), or sync into duckdb or postgres.")
+    with tempfile.TemporaryDirectory() as tmp:
+        # A throwaway pipeline: it only resolves the destination's configuration (no connection, no state).
+        pipeline = dlt.pipeline(pipeline_name=f"{pipeline_name}_models", destination=resolved, dataset_name=dataset,
+                                pipelines_dir=tmp)
+        check_destination(pipeline)
+        credentials = pipeline.destination_client().config.credentials
+    if kind == "duckdb":
+        path = str(credentials.database)
+        return _Warehouse("duckdb", dataset, f"the DuckDB file {path}", {"duckdb_path": path, "dataset": dataset},
+                          connect_args={"database": path})
+    query = dict(getattr(credentials, "query", None) or {})
+    dbt_vars = {"dataset": dataset, "postgres_host": credentials.host, "postgres_port": int(credentials.port or 5432),
+                "postgres_user": credentials.username, "postgres_database": credentials.database}
+    if query.get("sslmode"):
+        dbt_vars["postgres_sslmode"] = query["sslmode"]
+    where = f"the postgres database {credentials.database} at {credentials.host}:{credentials.port or 5432}"
+    connect = {"host": credentials.host, "port": int(credentials.port or 5432), "user": credentials.username,
+               "password": credentials.password or "", "dbname": credentials.database,
+               "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, **({"sslmode": query["sslmode"]} if query.get("sslmode")
+                                                                 else {})}
+    return _Warehouse("postgres", dataset, where, dbt_vars, password=credentials.password or "", connect_args=connect)
+
+
+def _existing_tables(warehouse: _Warehouse) -> set[str]:
+    """The tables of the dataset; raises UserError when the warehouse cannot be opened."""
+    sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+    if warehouse.kind == "duckdb":
+        import duckdb
+
+        path = warehouse.connect_args["database"]
+        if not Path(path).exists():
+            raise UserError(f"There is no DuckDB warehouse at {path}: run `make sync` first, or point "
+                            "DESTINATION__DUCKDB__CREDENTIALS at the warehouse file the sync wrote.")
+        try:
+            with duckdb.connect(path, read_only=True) as con:
+                return {name for (name,) in con.execute(sql + "?", [warehouse.dataset]).fetchall()}
+        except duckdb.IOException as exc:
+            raise UserError(f"The DuckDB warehouse {path} cannot be opened ({str(exc).splitlines()[0][:200]}): if a "
+                            "sync is still writing it, run `make models` once it is done.") from None
+    import psycopg2
+
+    try:
+        with contextlib.closing(psycopg2.connect(**warehouse.connect_args)) as con, con.cursor() as cur:
+            cur.execute(sql + "%s", (warehouse.dataset,))
+            return {name for (name,) in cur.fetchall()}
+    except psycopg2.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(scrub(f"Could not connect to {warehouse.where} ({first}): check that it is running and "
+                              "DESTINATION__POSTGRES__CREDENTIALS.")) from None
+
+
+def _common_args(warehouse: _Warehouse, target_dir: Path, log_dir: Path, progress: bool) -> list[str]:
+    args = ["--project-dir", str(TRANSFORM_DIR), "--profiles-dir", str(TRANSFORM_DIR), "--target", warehouse.kind,
+            "--vars", json.dumps(warehouse.dbt_vars), "--target-path", str(target_dir), "--log-path", str(log_dir)]
+    if not progress:
+        args += ["--log-level", "none"]
+    if not sys.stdout.isatty():
+        args.append("--no-use-colors")
+    return args
+
+
+@contextlib.contextmanager
+def _password(warehouse: _Warehouse) -> Iterator[None]:
+    """Hands the Postgres password to dbt's profile for one invocation (dbt reads it from the environment only)."""
+    if warehouse.password is None:
+        yield
+        return
+    before = os.environ.get(PASSWORD_VARIABLE)
+    os.environ[PASSWORD_VARIABLE] = warehouse.password
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PASSWORD_VARIABLE, None)
+        else:
+            os.environ[PASSWORD_VARIABLE] = before
+
+
+def _invoke(args: list[str], warehouse: Optional[_Warehouse] = None) -> Any:
+    """Runs dbt with `args` in this process; returns dbt's result (dbtRunnerResult)."""
+    try:
+        from dbt.cli.main import dbtRunner
+    except ImportError:
+        raise UserError("dbt is not installed: install the pinned dependencies (make install, or .venv/bin/pip "
+                        "install -r requirements.lock) and run again.") from None
+    try:
+        with _password(warehouse) if warehouse else contextlib.nullcontext():
+            return dbtRunner().invoke(args)
+    finally:
+        _release_duckdb()
+
+
+def _release_duckdb() -> None:
+    """Closes the DuckDB database dbt-duckdb keeps open in the process after a run, so that the sync, a query or
+    the next build can open the file (DuckDB refuses a second connection with another configuration)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+        from dbt.adapters.factory import cleanup_connections
+    except ImportError:
+        return
+    cleanup_connections()
+    try:
+        DuckDBConnectionManager.env().close()
+    except Exception:  # no environment was created: nothing is open
+        pass
+    DuckDBConnectionManager.close_all_connections()
+
+
+def _read_outcome(outcome: Any, result: ModelsResult, log_dir: Path) -> None:
+    """Fills `result` from dbt's result, or raises UserError naming what failed."""
+    log = log_dir / "dbt.log"
+    if outcome.exception is not None and outcome.result is None:
+        first = (str(outcome.exception).strip().splitlines() or [type(outcome.exception).__name__])[0][:300]
+        raise UserError(scrub(f"dbt could not build the models ({first}); the details are in {log}."))
+    failed: list[str] = []
+    first_message = ""
+    for node_result in outcome.result.results:
+        node = node_result.node
+        status = str(getattr(node_result.status, "value", node_result.status))
+        if node.resource_type == "model" and status == "success":
+            result.models.append(node.name)
+        elif node.resource_type == "test" and status == "pass":
+            result.tests_passed += 1
+        elif node.resource_type == "test" and status == "warn":
+            result.warnings.append(f"{node.name} ({node_result.failures} rows)")
+        elif status not in ("success", "pass", "skipped", "no-op"):
+            failed.append(node.name if node.resource_type != "test" else
+                          f"{node.name} ({node_result.failures} rows)" if node_result.failures else node.name)
+            first_message = first_message or _reason(str(node_result.message or ""))
+    if failed or not outcome.success:
+        shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+        reason = f": {first_message}" if first_message else ""
+        raise UserError(scrub(f"dbt build failed on {shown or 'the project'}{reason}; the details are in {log}."))
+
+
+def _reason(message: str) -> str:
+    """The line of a dbt error message that says why (dbt's first line only names the node)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    said = [line for line in lines if not (" Error in " in line and line.endswith(")")) and
+            not line.startswith("compiled code at")]
+    return (said or lines or [""])[0][:200]
+
+
+def _row_counts(warehouse: _Warehouse, models: list[str]) -> dict[str, int]:
+    """Rows of each of `models` in the marts schema."""
+    if not models:
+        return {}
+    schema = f"{warehouse.dataset}_marts"
+    queries = [f'SELECT count(*) FROM "{schema}"."{m}"' for m in models]
+    if warehouse.kind == "duckdb":
+        import duckdb
+
+        with duckdb.connect(warehouse.connect_args["database"], read_only=True) as con:
+            return {m: con.execute(q).fetchone()[0] for m, q in zip(models, queries, strict=True)}
+    import psycopg2
+
+    counts: dict[str, int] = {}
+    with contextlib.closing(psycopg2.connect(**warehouse.connect_args)) as con, con.cursor() as cur:
+        for m, q in zip(models, queries, strict=True):
+            cur.execute(q)
+            counts[m] = cur.fetchone()[0]
+    return counts
+
+
+# ------------------------------------------------------------------------------------------ docs/models.md
+
+def project_manifest() -> Any:
+    """The dbt project's manifest, parsed without a warehouse (`dbt parse` into a scratch folder)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["parse", "--project-dir", str(TRANSFORM_DIR), "--profiles-dir", str(TRANSFORM_DIR), "--target",
+                "duckdb", "--vars", json.dumps({"duckdb_path": str(Path(tmp) / "parse.duckdb")}), "--target-path",
+                str(Path(tmp) / "target"), "--log-path", str(Path(tmp) / "logs"), "--log-level", "none",
+                "--no-partial-parse"]
+        outcome = _invoke(args)
+    if not outcome.success:
+        raise UserError(f"dbt could not parse transform/ ({outcome.exception}).")
+    return outcome.result
+
+
+def models_markdown(manifest: Any) -> str:
+    """docs/models.md: what each mart is, its grain and an example query; the staging views; the tests; and the
+    lineage from raw tables to staging to marts as a mermaid picture, all read from the dbt manifest."""
+    models = {n.name: n for n in manifest.nodes.values() if n.resource_type == "model"}
+    tests = [n for n in manifest.nodes.values() if n.resource_type == "test"]
+    marts = [models[name] for name in MARTS]
+    staging = sorted((n for n in models.values() if n.name.startswith("stg_")), key=lambda n: n.name)
+    lines = [
+        "# Modeled tables", "",
+        "Generated by `make schema` from the dbt project in `transform/` (its manifest): do not edit.", "",
+        "gong-sync loads Gong's data as relational tables in dlt's shape ([tables.md](tables.md)). The dbt project in",
+        "`transform/` models them for analysts: one staging view per entity with analyst names and types",
+        "(`<dataset>_stg`, e.g. `gong_stg`) and marts with a stated grain (`<dataset>_marts`, e.g. `gong_marts`).",
+        "Build them after a sync:", "",
+        "```bash",
+        "make sync && make models          # the warehouse the sync uses: DuckDB gong_warehouse.duckdb by default",
+        "make models ARGS=\"--destination postgres\"   # or GONG_SYNC_DESTINATION=postgres; --full-refresh rebuilds",
+        "```", "",
+        "The profile (`transform/profiles.yml`) reads the sync's own settings (`GONG_SYNC_DESTINATION`,",
+        "`GONG_SYNC_DATASET`, `DESTINATION__DUCKDB__CREDENTIALS`, `DESTINATION__POSTGRES__CREDENTIALS`), so the",
+        "warehouse is configured once; `make models` resolves them as the sync does (`.dlt/secrets.toml` too).",
+        "With dbt itself, from the repository's root: `.venv/bin/dbt build --project-dir transform --profiles-dir",
+        "transform`, and `.venv/bin/dbt source freshness ...` for the tables that grow. From Python:",
+        "`pipelines.models.build_models(destination=..., dataset=...)`.", "",
+        "The large marts (`fct_calls`, `fct_call_speakers`, `fct_tracker_mentions`, `transcript_documents`) are",
+        "incremental: a build rebuilds the calls the syncs since the last build loaded (their rows are replaced,",
+        "call by call), and removes the calls a `--reconcile` deleted. Tables a sync never created (no CRM",
+        "integration, resources not synced) are read as empty ones: every model builds.", "",
+        "## Marts", "",
+        "| mart | one row is | materialized |", "| --- | --- | --- |",
+    ]
+    for node in marts:
+        lines.append(f"| [`{node.name}`](#{node.name}) | {node.config.meta.get('grain', '')} | "
+                     f"{node.config.materialized} |")
+    for node in marts:
+        lines += ["", f"### {node.name}", "", node.description.strip(), "",
+                  f"**Grain:** {node.config.meta.get('grain', '')}.", "", "```sql",
+                  node.config.meta.get("example", "").strip(), "```"]
+    lines += ["", "## Staging views", "", "| view | one row is |", "| --- | --- |"]
+    for node in staging:
+        lines.append(f"| `{node.name}` | {node.description.strip()} |")
+    singular = sorted((n for n in tests if not getattr(n, "test_metadata", None)), key=lambda n: n.name)
+    generic = [n for n in tests if getattr(n, "test_metadata", None)]
+    kinds: dict[str, int] = {}
+    for n in generic:
+        kinds[n.test_metadata.name] = kinds.get(n.test_metadata.name, 0) + 1
+    lines += ["", "## Tests", "",
+              f"`dbt build` runs {len(tests)} tests: " + ", ".join(f"{count} {name}" for name, count in
+                                                                sorted(kinds.items())) +
+              ", and these checks of the marts' logic (`transform/tests/`):", ""]
+    lines += [f"- `{n.name}`: {_leading_comment(n.raw_code)}" for n in singular]
+    lines += ["", "## Lineage", "", "Raw tables of the dataset (left), staging views, marts (right).", "",
+              "```mermaid", "flowchart LR"]
+    lines += _lineage(manifest, models)
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def _leading_comment(sql: str) -> str:
+    """The comment a SQL file opens with, as one line."""
+    said = []
+    for line in sql.strip().splitlines():
+        if not line.startswith("--"):
+            break
+        said.append(line[2:].strip())
+    return " ".join(said)
+
+
+def _lineage(manifest: Any, models: dict[str, Any]) -> list[str]:
+    used_sources: set[str] = set()
+    edges: list[str] = []
+    for node in sorted(models.values(), key=lambda n: n.name):
+        for parent in sorted(node.depends_on.nodes):
+            if parent.startswith("source."):
+                table = manifest.sources[parent].name
+                used_sources.add(table)
+                edges.append(f"    raw_{table} --> {node.name}")
+            elif parent.startswith("model."):
+                edges.append(f"    {parent.split('.')[-1]} --> {node.name}")
+    out = ['    subgraph raw["raw tables (dataset gong)"]']
+    out += [f"        raw_{t}[{t}]" for t in sorted(used_sources)]
+    out += ["    end", '    subgraph stg["staging views (gong_stg)"]']
+    out += [f"        {n}" for n in sorted(models) if n.startswith("stg_")]
+    out += ["    end", '    subgraph marts["marts (gong_marts)"]']
+    out += [f"        {n}" for n in MARTS]
+    out += ["    end"]
+    return out + edges
+
+
+def write_models_doc() -> Path:
+    """Writes docs/models.md from the project's manifest; returns its path."""
+    MODELS_DOC.write_text(models_markdown(project_manifest()))
+    return MODELS_DOC
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`make models`: builds the models on the warehouse a sync loaded and prints the marts' rows; returns the
+    exit code (1 for a failure the user can fix, 2 for a bad argument or setting)."""
+    parser = argparse.ArgumentParser(prog="make models", description=__doc__.splitlines()[0])
+    parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
+                        help="the warehouse the sync loads: duckdb (default) or postgres (env GONG_SYNC_DESTINATION)")
+    parser.add_argument("--dataset", default=os.environ.get("GONG_SYNC_DATASET", DEFAULT_DATASET),
+                        help=f"the synced dataset (default: {DEFAULT_DATASET}); models go to <dataset>_stg, _marts")
+    parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME,
+                        help=f"the sync's pipeline name, which names the default DuckDB file (default: "
+                             f"{DEFAULT_PIPELINE_NAME})")
+    parser.add_argument("--full-refresh", action="store_true", help="rebuild the incremental marts from scratch")
+    parser.add_argument("--select", action="append", help="build only these dbt selectors (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary, not dbt's progress")
+    parser.add_argument("--docs", action="store_true", help="write docs/models.md from the project and stop")
+    args = parser.parse_args(argv)
+    try:
+        if args.docs:
+            print(f"wrote {write_models_doc().relative_to(ROOT)}")
+            return 0
+        result = build_models(destination=args.destination, dataset=args.dataset, full_refresh=args.full_refresh,
+                              select=args.select, pipeline_name=args.pipeline_name, progress=not args.quiet)
+    except UserError as exc:
+        print(f"models: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+    print(f"\nBuilt {len(result.models)} models and passed {result.tests_passed} tests on {result.destination} "
+          f"(dataset {result.dataset}) in {result.elapsed_s:.1f} s. Marts in {result.marts_schema}:")
+    for name, rows in result.row_counts.items():
+        print(f"  {name:<24} {rows:>10,} rows")
+    if result.warnings:
+        print(f"Tests that warn (the build succeeded; the data deserves a look): {', '.join(result.warnings)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
