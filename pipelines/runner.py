@@ -21,8 +21,9 @@ from pipelines.errors import UserError, deepest_cause, setting_error, step_messa
 logger = logging.getLogger("gong_sync.pipeline")
 
 # dlt's normalizer runs in worker processes instead of this one: it is pure Python, and here it held the
-# interpreter's lock away from the threads reading Gong (their answers came ~4 s late in a 10,240-call
-# backfill at 3 requests/second: 1.17 -> 1.13 of requests/3, bench/RESULTS.md).
+# interpreter's lock away from the threads reading Gong (their answers came ~4-6 s late). Same hour, 10,240
+# calls at 3 requests/second: 1.12-1.14 of requests/3 with 2 workers, 1.19-1.24 with none; rate limit off,
+# 128 against 117 calls/s (bench/RESULTS.md).
 NORMALIZE_WORKERS = 2
 
 

@@ -40,10 +40,6 @@ DEFAULT_WORKERS = 2
 # Gong's 3 requests a second): the reads that follow a page cannot start before it, and a page request that
 # queues behind them leaves the rate unused (bench: answers came 10.7 s late over a 10,240-call backfill).
 LEAD = 6
-# Pages of the run's last chunk. Its normalize and load happen after Gong's last answer, while the others
-# overlap the reading of the next: 2 pages instead of ~9 took the 10x backfill's wait after the last answer
-# from ~4.1 s to ~1.7 s (bench/RESULTS.md).
-TAIL_PAGES = 2
 
 
 @dataclass
@@ -241,11 +237,8 @@ class CallsFeed:
             return self.chunk_pages
         pages = math.ceil(total / self._page_sizes[window])
         count = max(1, (pages + self.chunk_pages // 2) // self.chunk_pages)
-        sizes = [math.ceil(pages / count)] * (count - 1) + [pages - (count - 1) * math.ceil(pages / count)]
-        if window == len(self.windows) - 1 and sizes[-1] > 2 * TAIL_PAGES:
-            # The run waits for its last chunk's load after Gong's last answer: a small one.
-            sizes[-1:] = [sizes[-1] - TAIL_PAGES, TAIL_PAGES]
-        return sizes[number] if number < len(sizes) else self.chunk_pages
+        size = math.ceil(pages / count)
+        return size if number < count else self.chunk_pages
 
     def _take(self, window: int) -> Any:
         with self._cond:
