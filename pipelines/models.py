@@ -81,7 +81,7 @@ def build_models(destination: Any = "duckdb", dataset: str = DEFAULT_DATASET, fu
     `<dataset>_marts`. Incremental marts rebuild only the calls loaded since their last build, unless
     `full_refresh`. `select` narrows the build with dbt selectors (e.g. ["fct_calls+"]). `progress` prints dbt's
     lines on stdout (else nothing is printed). dbt's artifacts and log go to transform/target and transform/logs
-    unless `target_path` / `log_path` say otherwise.
+    unless `target_path` / `log_path` (or dbt's own DBT_TARGET_PATH / DBT_LOG_PATH) say otherwise.
     """
     began = time.monotonic()
     warehouse = _resolve(destination, dataset, pipeline_name)
@@ -89,8 +89,8 @@ def build_models(destination: Any = "duckdb", dataset: str = DEFAULT_DATASET, fu
     if "calls" not in tables:
         raise UserError(f"The dataset {dataset!r} in {warehouse.where} has no calls table: no sync has loaded it "
                         "yet; run `make sync` (or gong-sync) first, then `make models`.")
-    target_dir = Path(target_path) if target_path else TRANSFORM_DIR / "target"
-    log_dir = Path(log_path) if log_path else TRANSFORM_DIR / "logs"
+    target_dir = Path(target_path or os.environ.get("DBT_TARGET_PATH") or TRANSFORM_DIR / "target")
+    log_dir = Path(log_path or os.environ.get("DBT_LOG_PATH") or TRANSFORM_DIR / "logs")
     args = ["build", *(_common_args(warehouse, target_dir, log_dir, progress))]
     if full_refresh:
         args.append("--full-refresh")
@@ -169,6 +169,8 @@ def _existing_tables(warehouse: _Warehouse) -> set[str]:
 def _common_args(warehouse: _Warehouse, target_dir: Path, log_dir: Path, progress: bool) -> list[str]:
     args = ["--project-dir", str(TRANSFORM_DIR), "--profiles-dir", str(TRANSFORM_DIR), "--target", warehouse.kind,
             "--vars", json.dumps(warehouse.dbt_vars), "--target-path", str(target_dir), "--log-path", str(log_dir)]
+    # dbt's own log file keeps every step and statement (no secret: the password is a DBT_ENV_SECRET_ variable).
+    args += ["--log-level-file", "debug"]
     if not progress:
         args += ["--log-level", "none"]
     if not sys.stdout.isatty():
