@@ -281,6 +281,42 @@ def _row_counts(warehouse: _Warehouse, models: list[str]) -> dict[str, int]:
     return counts
 
 
+def mart_questions(dataset: str = DEFAULT_DATASET) -> list[tuple[str, str]]:
+    """The demo's questions answered from the marts of `dataset`: (title, SQL) pairs whose SQL runs on DuckDB
+    and Postgres alike."""
+    marts = f"{dataset}_marts"
+    return [
+        ("Calls per rep per week (Monday to Sunday, UTC)",
+         f"SELECT rep_name AS rep, week_start AS week, calls, round(cast(call_minutes AS numeric)) AS minutes "
+         f"FROM {marts}.rep_activity_weekly ORDER BY rep, week"),
+        ("Talk ratio per rep (Gong's, mean over the calls the rep led)",
+         f"SELECT u.full_name AS rep, count(*) AS calls, round(cast(100 * avg(c.talk_ratio) AS numeric), 1) "
+         f"AS talk_ratio_pct FROM {marts}.fct_calls AS c JOIN {marts}.dim_users AS u ON u.user_id = c.primary_user_id "
+         f"GROUP BY u.full_name ORDER BY talk_ratio_pct DESC, rep"),
+        ("Trackers by mentions, by who said them",
+         f"SELECT tracker_name AS tracker, sum(mentions) AS mentions, "
+         f"sum(CASE WHEN speaker_side = 'Internal' THEN mentions ELSE 0 END) AS by_reps, "
+         f"sum(CASE WHEN speaker_side = 'External' THEN mentions ELSE 0 END) AS by_customers, "
+         f"count(DISTINCT call_id) AS calls FROM {marts}.fct_tracker_mentions GROUP BY tracker_name "
+         f"ORDER BY mentions DESC, tracker"),
+        ("Trackers customers bring up in calls of won deals",
+         f"SELECT m.tracker_name AS tracker, sum(m.mentions) AS mentions, count(DISTINCT m.call_id) AS calls "
+         f"FROM {marts}.fct_tracker_mentions AS m JOIN {marts}.fct_calls AS c ON c.call_id = m.call_id "
+         f"WHERE m.speaker_side = 'External' AND c.deal_stage = 'Closed Won' GROUP BY m.tracker_name "
+         f"ORDER BY mentions DESC, tracker"),
+    ]
+
+
+def models_summary(result: ModelsResult) -> str:
+    """What a build did, as the lines `make models` prints after dbt's own."""
+    lines = [f"Built {len(result.models)} models and passed {result.tests_passed} tests on {result.destination} "
+             f"(dataset {result.dataset}) in {result.elapsed_s:.1f} s. Marts in {result.marts_schema}:"]
+    lines += [f"  {name:<24} {rows:>10,} rows" for name, rows in result.row_counts.items()]
+    if result.warnings:
+        lines.append(f"Tests that warn (the build succeeded; the data deserves a look): {', '.join(result.warnings)}")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------ docs/models.md
 
 def project_manifest() -> Any:
@@ -418,12 +454,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as exc:
         print(f"models: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
-    print(f"\nBuilt {len(result.models)} models and passed {result.tests_passed} tests on {result.destination} "
-          f"(dataset {result.dataset}) in {result.elapsed_s:.1f} s. Marts in {result.marts_schema}:")
-    for name, rows in result.row_counts.items():
-        print(f"  {name:<24} {rows:>10,} rows")
-    if result.warnings:
-        print(f"Tests that warn (the build succeeded; the data deserves a look): {', '.join(result.warnings)}")
+    print("\n" + models_summary(result))
     return 0
 
 

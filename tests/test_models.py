@@ -24,7 +24,15 @@ import yaml
 from pipelines.errors import UsageError, UserError
 from pipelines.export_schema import CONTRACT, DBT_SOURCES, dbt_sources_yaml
 from pipelines.gong_pipeline import SyncResult, run_sync
-from pipelines.models import MARTS, MODELS_DOC, ModelsResult, build_models, models_markdown, project_manifest
+from pipelines.models import (
+    MARTS,
+    MODELS_DOC,
+    ModelsResult,
+    build_models,
+    mart_questions,
+    models_markdown,
+    project_manifest,
+)
 from simulator import GongSimulator
 from sources.gong.catalog import resource_names
 from sources.gong.client import ClientSettings, GongClient
@@ -265,6 +273,23 @@ def test_the_example_queries_of_the_docs_answer(modeled: Modeled, manifest: Any)
         sql = node.config.meta["example"].replace("gong_marts.", "{ds}_marts.")
         rows = modeled.wh.query(sql)
         assert rows and all(len(row) >= 2 for row in rows), node.name
+
+
+def test_the_demo_questions_are_answered_from_the_marts(modeled: Modeled) -> None:
+    wh = modeled.wh
+    (weekly, _), (talk, _), (trackers, _), (won, _) = answers = [
+        (wh.query(sql), title) for title, sql in mart_questions(wh.dataset)]
+    assert all(rows for rows, _ in answers)
+    assert sum(row[2] for row in weekly) == wh.count("calls") and all(row[1].weekday() == 0 for row in weekly)
+    assert len(talk) == len({r[0] for r in wh.query("SELECT DISTINCT primary_user_id FROM {ds}.calls")})
+    assert sum(row[1] for row in talk) == wh.count("calls")
+    assert sum(row[1] for row in trackers) == wh.query("SELECT sum(count) FROM {ds}.calls__trackers")[0][0]
+    assert all(row[1] == row[2] + row[3] for row in trackers), "every mention was said by a rep or a customer"
+    expected = wh.query("SELECT count(DISTINCT o.call_id) FROM {ds}.calls__trackers__occurrences o "
+                        "JOIN {ds}.calls__parties p ON p.call_id = o.call_id AND p.speaker_id = o.speaker_id "
+                        "JOIN {ds}.calls__context__objects__fields f ON f.call_id = o.call_id "
+                        "WHERE p.affiliation = 'External' AND f.name = 'StageName' AND f.value = 'Closed Won'")[0][0]
+    assert max(row[2] for row in won) <= expected and expected > 0
 
 
 def test_a_build_after_an_incremental_sync_rebuilds_what_it_loaded(warehouse: Warehouse) -> None:
