@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME,
                         help=f"dlt pipeline name, which keeps the state (default: {DEFAULT_PIPELINE_NAME})")
     parser.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default: ~/.dlt)")
+    parser.add_argument("--transform", action="store_true",
+                        help="after the sync, build the dbt models (transform/) on the same warehouse, as `make "
+                        "models` does (with --full-refresh, the models are rebuilt from scratch too)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request (credentials never shown)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return parser
@@ -212,7 +215,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 130
     print_summary(result)
+    if args.transform:
+        code = _transform(args)
+        if code != EXIT_OK:
+            return code
     return EXIT_STOPPED_EARLY if result.stop_reason else EXIT_OK
+
+
+def _transform(args: argparse.Namespace) -> int:
+    """`--transform`: builds the models on what the sync committed (also after a run stopped early: its loads
+    are whole); a failed build leaves the synced data as it is."""
+    from pipelines.models import build_models, models_summary
+
+    if not args.quiet:
+        print("\nBuilding the models (transform/)...", flush=True)
+    try:
+        built = build_models(destination=args.destination, dataset=args.dataset, full_refresh=args.full_refresh,
+                             pipeline_name=args.pipeline_name, progress=args.verbose)
+    except UserError as exc:
+        print(f"gong-sync: the sync is loaded, but the models were not built: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
+    print("\n" + models_summary(built))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

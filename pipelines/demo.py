@@ -2,7 +2,8 @@
 
 Starts the local Gong simulator on a free port, syncs three weeks of simulated history into
 demo/gong_demo.duckdb through the real pipeline (at Gong's own 3 requests/second), prints the
-summary and a few example queries, and stops the simulator.
+summary, builds the dbt models (transform/) on it, answers a few example questions from the marts, and stops
+the simulator.
 """
 
 from __future__ import annotations
@@ -26,48 +27,6 @@ def whole_weeks(start: datetime, now: datetime) -> tuple[date, date]:
     return first, now.date() - timedelta(days=now.weekday())
 
 
-def example_queries(start: datetime, now: datetime) -> list[tuple[str, str]]:
-    """The demo's questions, answered in SQL over the dataset `gong`, for a sync of [start, now): every rep,
-    every whole week, no row left out."""
-    first, end = whole_weeks(start, now)
-    weeks = (end - first).days // 7
-    return [
-        (
-            f"Calls per rep per whole week ({weeks} weeks, Monday to Sunday, UTC)",
-            f"""
-            WITH weeks AS (SELECT unnest(generate_series(DATE '{first}', DATE '{end}' - INTERVAL 7 DAY,
-                                                         INTERVAL 7 DAY))::DATE AS week)
-            SELECT u.first_name || ' ' || u.last_name AS rep, strftime(w.week, '%Y-%m-%d') AS week,
-                   count(c.id) AS calls, coalesce(round(sum(c.duration_s) / 60.0), 0)::BIGINT AS minutes
-            FROM gong.users u CROSS JOIN weeks w
-            LEFT JOIN gong.calls c ON c.primary_user_id = u.id AND c.started >= w.week
-                                  AND c.started < w.week + INTERVAL 7 DAY
-            GROUP BY ALL ORDER BY rep, week
-            """,
-        ),
-        (
-            "Talk ratio per rep (share of the rep's own calls' time the rep spoke)",
-            """
-            SELECT u.first_name || ' ' || u.last_name AS rep,
-                   count(DISTINCT s.call_id) AS calls,
-                   round(100 * sum(s.talk_time_s) / sum(c.duration_s), 1) AS talk_ratio_pct
-            FROM gong.calls__speakers s
-            JOIN gong.calls c ON c.id = s.call_id
-            JOIN gong.users u ON u.id = s.user_id
-            WHERE s.user_id = c.primary_user_id
-            GROUP BY ALL ORDER BY talk_ratio_pct DESC, rep
-            """,
-        ),
-        (
-            "Trackers by mentions",
-            """
-            SELECT t.tracker_name AS tracker, sum(t.count) AS mentions, count(DISTINCT t.call_id) AS calls
-            FROM gong.calls__trackers t GROUP BY ALL ORDER BY mentions DESC, tracker
-            """,
-        ),
-    ]
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the demo; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
@@ -82,6 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from pipelines.cli import configure_logging, limit_malloc_arenas, print_summary
     from pipelines.export_schema import seed_simulator_crm
     from pipelines.gong_pipeline import UserError, run_sync
+    from pipelines.models import build_models, mart_questions, models_summary
     from simulator import GongSimulator, SimConfig
     from sources.gong import make_client
     from sources.gong.catalog import resource_names
@@ -100,7 +60,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         seed_simulator_crm(client)
         now = sim.clock.now()
         start = now - timedelta(days=args.days)
-        sync: dict[str, Any] = dict(destination=dlt.destinations.duckdb(credentials=str(DEMO_DB)), dataset="gong",
+        demo_db = dlt.destinations.duckdb(credentials=str(DEMO_DB))
+        sync: dict[str, Any] = dict(destination=demo_db, dataset="gong",
                                     pipeline_name="gong_demo", pipelines_dir=str(DEMO_DIR / ".dlt"),
                                     source_options={"client": client, "company_timezone": config.company_timezone})
         try:
@@ -117,12 +78,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     per_endpoint = ", ".join(f"{path} {n}" for path, n in sorted(again.request_counts.items()))
     print(f"  {again.requests_used} requests ({per_endpoint})")
     print(f"  calls in the warehouse: {calls_before} before, {_stored_calls()} after (merged by key, never doubled)")
+    print("\nBuilding the models (transform/: staging views and marts)...", flush=True)
+    try:
+        # The first sync was a full refresh: so is the build.
+        built = build_models(destination=demo_db, dataset="gong", pipeline_name="gong_demo", full_refresh=True)
+    except UserError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    print(models_summary(built))
     with duckdb.connect(str(DEMO_DB), read_only=True) as con:
-        for title, sql in example_queries(start, now):
+        for title, sql in mart_questions("gong", weeks=whole_weeks(start, now)):
             print(f"\n{title}:")
             _print_table(con.execute(sql))
     print(f"\nThe warehouse is {DEMO_DB}; explore it with: .venv/bin/python -c \"import duckdb; "
-          f"print(duckdb.connect('{DEMO_DB}').sql('SHOW ALL TABLES'))\"")
+          f"print(duckdb.connect('{DEMO_DB}').sql('SHOW ALL TABLES'))\"\nThe marts are described in docs/models.md "
+          "(query them as gong_marts.<mart>); the raw tables in docs/tables.md.")
     return 0
 
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Optional
 
@@ -281,14 +282,18 @@ def _row_counts(warehouse: _Warehouse, models: list[str]) -> dict[str, int]:
     return counts
 
 
-def mart_questions(dataset: str = DEFAULT_DATASET) -> list[tuple[str, str]]:
+def mart_questions(dataset: str = DEFAULT_DATASET, weeks: Optional[tuple[date, date]] = None
+                   ) -> list[tuple[str, str]]:
     """The demo's questions answered from the marts of `dataset`: (title, SQL) pairs whose SQL runs on DuckDB
-    and Postgres alike."""
+    and Postgres alike. `weeks` = (first Monday, end Monday) keeps the weekly answer to the whole weeks of
+    [first, end); else every week with a call."""
     marts = f"{dataset}_marts"
+    within = (f"WHERE week_start >= CAST('{weeks[0]}' AS date) AND week_start < CAST('{weeks[1]}' AS date) "
+              if weeks else "")
     return [
-        ("Calls per rep per week (Monday to Sunday, UTC)",
+        ("Calls per rep per week (Monday to Sunday, UTC" + (", whole weeks only)" if weeks else ")"),
          f"SELECT rep_name AS rep, week_start AS week, calls, round(cast(call_minutes AS numeric)) AS minutes "
-         f"FROM {marts}.rep_activity_weekly ORDER BY rep, week"),
+         f"FROM {marts}.rep_activity_weekly {within}ORDER BY rep, week"),
         ("Talk ratio per rep (Gong's, mean over the calls the rep led)",
          f"SELECT u.full_name AS rep, count(*) AS calls, round(cast(100 * avg(c.talk_ratio) AS numeric), 1) "
          f"AS talk_ratio_pct FROM {marts}.fct_calls AS c JOIN {marts}.dim_users AS u ON u.user_id = c.primary_user_id "

@@ -81,6 +81,23 @@ def test_the_default_make_sync_loads_into_duckdb_from_an_empty_folder(sim: GongS
     assert (tmp_path / "home" / ".dlt" / "pipelines" / "gong").is_dir(), "the state lives where dlt keeps it"
 
 
+def test_gong_sync_transform_builds_the_models_after_the_sync(sim: GongSimulator, tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    env = newcomer_env(tmp_path / "home", sim.base_url, DBT_TARGET_PATH=str(tmp_path / "dbt_target"),
+                       DBT_LOG_PATH=str(tmp_path / "dbt_logs"))
+    proc = run_gong_sync(folder, env, "--transform", "--quiet")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    visible = len(sim.call_ids(include_private=False))
+    with duckdb.connect(str(folder / "gong_warehouse.duckdb"), read_only=True) as con:
+        marts = con.execute("SELECT count(*), count(DISTINCT call_id) FROM gong_marts.fct_calls").fetchone()
+        users = con.execute("SELECT count(*) FROM gong_marts.dim_users").fetchone()[0]
+    assert marts == (visible, visible) and users == 4
+    assert "Built " in proc.stdout and "Marts in gong_marts:" in proc.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["gong_warehouse.duckdb"], "dbt writes nothing here"
+    line = next(x for x in proc.stdout.splitlines() if x.strip().startswith("fct_calls "))
+    assert int(line.split()[1].replace(",", "")) == visible
+
+
 @pytest.mark.postgres
 def test_a_postgres_url_without_a_password_loads_with_nothing_on_stderr(sim: GongSimulator, tmp_path: Path) -> None:
     import psycopg2
