@@ -32,6 +32,8 @@ from pipelines.models import (
     mart_questions,
     models_markdown,
     project_manifest,
+    readme_models_block,
+    readme_with_models,
 )
 from simulator import GongSimulator
 from sources.gong.catalog import resource_names
@@ -441,3 +443,8 @@ def test_docs_models_md_is_generated_from_the_project(manifest: Any) -> None:
         assert f"    {edge}\n" in doc
     for mart in MARTS:
         assert f"### {mart}\n" in doc
+    readme = (ROOT / "README.md").read_text()
+    assert readme == readme_with_models(readme, manifest), "run make schema: the README's modeled tables are stale"
+    block = readme_models_block(manifest)
+    assert "    raw_transcripts --> fct_call_speakers\n" in block and "    fct_calls --> rep_activity_weekly\n" in block
+    assert all(f"| [`{mart}`](docs/models.md#{mart}) |" in block for mart in MARTS)
