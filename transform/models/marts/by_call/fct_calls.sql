@@ -1,11 +1,4 @@
 -- One row per call: what it was, who led it, the account and deal of its CRM context, who took part, how it went.
-{{ config(
-    materialized='incremental',
-    unique_key='call_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    post_hook="{{ delete_removed_calls() }}"
-) }}
 
 with calls as (
     select * from {{ ref('stg_gong__calls') }}

@@ -1,12 +1,5 @@
 -- One row per call and speaker of its transcript: how long they spoke (from the sentences), their share of the
 -- call and of its talk, and who they are (name, side, Gong user).
-{{ config(
-    materialized='incremental',
-    unique_key='call_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    post_hook="{{ delete_removed_calls() }}"
-) }}
 
 with calls as (
     select call_id, duration_s, _load_id from {{ ref('stg_gong__calls') }}

@@ -3,13 +3,6 @@
 -- without saying who spoke them are Unknown.
 -- The calls changed since the last build include those with new transcript sentences:
 -- depends_on: {{ ref('stg_gong__transcript_sentences') }}
-{{ config(
-    materialized='incremental',
-    unique_key='call_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    post_hook="{{ delete_removed_calls() }}"
-) }}
 
 with calls as (
     select call_id, started_at, primary_user_id, _load_id from {{ ref('stg_gong__calls') }}

@@ -2,16 +2,8 @@
 -- turn) cut into chunks of at most var('chunk_chars') characters at sentence boundaries, with the call's metadata,
 -- ready for a full-text index or an embedding job. Chunks of a call are numbered from 0 in transcript order; a
 -- sentence longer than a quarter of a chunk is cut into pieces first, so that every chunk keeps to the bound.
-{{ config(
-    materialized='incremental',
-    unique_key='call_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    post_hook="{{ delete_removed_calls() }}"
-) }}
-
-{%- set chunk_chars = var('chunk_chars') | int -%}
-{%- set piece_chars = (chunk_chars / 4) | int -%}
+{% set chunk_chars = var('chunk_chars') | int %}
+{% set piece_chars = (chunk_chars / 4) | int %}
 
 with calls as (
     select * from {{ ref('fct_calls') }}
