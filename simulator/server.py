@@ -119,6 +119,10 @@ class GongSimulator:
         self._quota_day: str = ""
         self._quota_used = 0
         self._error_rng = random.Random(f"{cfg.seed}:errors")
+        # Answers a test asked for (`inject`): (path or None for any, status, headers, message), in order.
+        self._injected: deque[tuple[str | None, int, dict[str, str], str]] = deque()
+        # Every request as (arrived, answered, path, status), monotonic seconds: what a client's pace was.
+        self.arrivals: list[tuple[float, float, str, int]] = []
         self._request_no = 0
         basic = base64.b64encode(f"{cfg.access_key}:{cfg.access_key_secret}".encode()).decode()
         self._auth_ok = {f"Basic {basic}", f"Bearer {cfg.bearer_token}"}
@@ -183,6 +187,14 @@ class GongSimulator:
         """Forget logged requests."""
         with self._lock:
             self.request_log.clear()
+
+    def inject(self, status: int, path: str | None = None, retry_after: float | None = None, count: int = 1,
+               message: str = "Injected by the test") -> None:
+        """Answers the next `count` authorized requests (to `path`, or any) with `status` (and a Retry-After
+        header), in place of what they asked for; they count against the rate and the quota as Gong's do."""
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        with self._lock:
+            self._injected.extend([(path, status, headers, message)] * count)
 
     def reset_quota(self) -> None:
         """Give back the full daily quota and clear the rate window."""
@@ -285,6 +297,8 @@ class GongSimulator:
         except Exception as err:  # noqa: BLE001 - a simulator must answer, not die
             resp = _json(500, {"requestId": rid, "errors": [f"Internal error: {type(err).__name__}"]})
         entry["status"] = resp.status
+        with self._lock:
+            self.arrivals.append((arrived, time.monotonic(), path, resp.status))
         return resp
 
     def _route(self, method: str, path: str, query: JSON, headers: dict[str, str], body: Any,
@@ -306,7 +320,7 @@ class GongSimulator:
             raise ApiError(405, f"Method {method} is not allowed on {path}")
         if headers.get("authorization", "").strip() not in self._auth_ok:
             raise ApiError(401, "Unauthorized: missing or invalid credentials")
-        self._admit(arrived)
+        self._admit(arrived, path)
         if self.config.latency_ms:
             time.sleep(self.config.latency_ms / 1000)
         if body_error:
@@ -336,7 +350,7 @@ class GongSimulator:
                 return route, params
         return None, {}
 
-    def _admit(self, arrived: float) -> None:
+    def _admit(self, arrived: float, path: str = "") -> None:
         """Apply rate limit (to the requests arrived in the second before `arrived`), daily quota and injected
         errors."""
         cfg = self.config
@@ -360,6 +374,10 @@ class GongSimulator:
             self._recent.append(mono)
             self._admitted.append(mono)
             self._quota_used += 1
+            injected = next((f for f in self._injected if f[0] in (None, path)), None)
+            if injected is not None:
+                self._injected.remove(injected)
+                raise ApiError(injected[1], injected[3], injected[2])
             fail = cfg.error_rate > 0 and self._error_rng.random() < cfg.error_rate
         if fail:
             raise ApiError(503, "Service temporarily unavailable, please retry")

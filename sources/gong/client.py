@@ -85,6 +85,10 @@ class RateLimiter:
         # Requests asked for `first` that wait for their turn: the others let them go first.
         self._first = 0
         self._turns = threading.Condition()
+        # Until when (monotonic) Gong asked every request to wait (a 429's Retry-After): the whole process
+        # holds back, not only the thread that was answered. Written without `_lock`, which a thread waiting
+        # for its turn holds while it sleeps (a float assignment is atomic).
+        self._held_until = 0.0
 
     # 30 ms: the spread of arrival delays seen by the simulator with both cores busy (it answered 0-2 of
     # 220 requests with a 429 at this margin, bench/RESULTS.md); every 0.01 s costs 1 % of a sync's time,
@@ -105,6 +109,15 @@ class RateLimiter:
             self.margin = min(self.margin * 2, 0.5)
             self._since_widened = 0
 
+    def hold(self, seconds: float) -> None:
+        """Holds back every request not yet sent, of every thread, for `seconds` from now (Gong's Retry-After
+        is the company's, not one request's); requests then resume at the limiter's pace."""
+        self._held_until = max(self._held_until, self._clock() + seconds)
+
+    def _held(self) -> float:
+        """Seconds left of a hold (0 if none)."""
+        return max(0.0, self._held_until - self._clock())
+
     def acquire(self, first: bool = False) -> list[float]:
         """Blocks until one more request fits in the window, then records it and returns its stamp.
 
@@ -117,6 +130,8 @@ class RateLimiter:
         """
         stamp = [0.0]
         if self.rate is None:
+            while (held := self._held()) > 0:
+                self._sleep(held)
             return stamp
         if first:
             with self._turns:
@@ -128,9 +143,10 @@ class RateLimiter:
                         now = self._clock()
                         # Stamps may be out of order (`sent` moves one later): keep those still in the window.
                         self._stamps = deque(s for s in self._stamps if now - s[0] < self._window)
-                        wait = 0.0
+                        wait = self._held()
                         if self._stamps:
-                            wait = (self._window + self.margin) / self._burst - (now - max(s[0] for s in self._stamps))
+                            wait = max(wait, (self._window + self.margin) / self._burst
+                                       - (now - max(s[0] for s in self._stamps)))
                             if len(self._stamps) >= self._burst:
                                 oldest = min(s[0] for s in self._stamps)
                                 wait = max(wait, self._window - (now - oldest) + self.margin)
@@ -427,8 +443,11 @@ class GongClient:
                         f"Gong asked to wait {wait:.0f} s before calling {path} again (the daily quota is "
                         "probably spent); the run stopped and kept the work it had completed: run it again later."
                     )
-                if status == 429 and wait <= self._limiter.window_s + 1:
-                    self._limiter.widen()  # a rate 429 (not the daily quota): leave more room from now on
+                if status == 429:
+                    # Every thread waits the Retry-After out, then the limiter spaces them again.
+                    self._limiter.hold(wait)
+                    if wait <= self._limiter.window_s + 1:
+                        self._limiter.widen()  # a rate 429 (not the daily quota): leave more room from now on
                 logger.info("Gong answered %s for %s; retrying in %.1f s", status, path, wait)
                 self._sleep(wait)
                 continue

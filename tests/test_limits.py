@@ -1,0 +1,103 @@
+"""Gong's limits belong to the process (issue 19): a 429's Retry-After holds back every thread's requests, not
+only the one that was answered, and the pace resumes after it. Proven on the arrival log of the simulator
+running in this process (when each request arrived and was answered, and with what status)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from simulator import GongSimulator
+from sources.gong.client import ClientSettings, GongClient, RateLimiter
+from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, sim_config
+
+PATHS = ["/v2/users", "/v2/workspaces", "/v2/settings/trackers", "/v2/settings/scorecards"]
+
+
+@pytest.fixture
+def sim() -> Iterator[GongSimulator]:
+    with GongSimulator(sim_config(days=2, calls_per_day=2, users=3)) as simulator:
+        yield simulator
+
+
+def tightest_span(arrivals: list[float], n: int = 4) -> float:
+    """The shortest time in which `n` consecutive requests arrived."""
+    times = sorted(arrivals)
+    return min(b - a for a, b in zip(times, times[n - 1:], strict=False))
+
+
+def test_a_retry_after_holds_back_every_thread_of_the_process_then_the_pace_resumes(sim: GongSimulator) -> None:
+    client = GongClient(sim.base_url, ACCESS_KEY, ACCESS_KEY_SECRET, settings=ClientSettings(rate_limit=3.0))
+    client.request("GET", "/v2/workspaces")  # the first answer lets the threads go at once
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def reader(k: int) -> None:
+        for i in range(4):
+            path = PATHS[(k + i) % len(PATHS)]
+            client.request("GET", path)
+            with lock:
+                done.append(path)
+
+    # Once one thread is under way, the next request to arrive (whichever thread sends it) is answered 429
+    # with Retry-After: 1, while three more threads read.
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    try:
+        for t in threads[:1]:
+            t.start()
+        while len(sim.arrivals) < 3:
+            threading.Event().wait(0.01)
+        sim.inject(429, retry_after=1, message="Too many requests: rate limit exceeded")
+        for t in threads[1:]:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        client.close()
+    arrivals = list(sim.arrivals)
+    refused = [a for a in arrivals if a[3] == 429]
+    assert len(refused) == 1 and len(done) == 16, "every request was answered in the end, the refused one retried"
+    assert sum(1 for a in arrivals if a[3] == 200) == 17
+    answered_429 = refused[0][1]
+    # Requests already on the wire when the 429 came back may arrive within milliseconds; none after that
+    # until Retry-After has passed, whichever thread it is.
+    during = [round(a[0] - answered_429, 3) for a in arrivals if answered_429 + 0.05 < a[0] < answered_429 + 1.0]
+    assert during == [], f"requests arrived {during} s after the 429, inside its Retry-After"
+    later = sorted(a[0] for a in arrivals if a[0] >= answered_429 + 1.0)
+    assert len(later) >= 10
+    # Then the limiter's pace, not a burst of the held requests: never 4 within a second.
+    assert tightest_span([a[0] for a in arrivals]) >= 1.0
+    assert min(b - a for a, b in zip(later, later[1:], strict=False)) >= 0.3
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+@pytest.mark.parametrize("rate", [None, 3.0])
+def test_a_hold_delays_the_next_request_with_or_without_a_rate(rate: float | None) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rate, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    limiter.hold(2.5)
+    clock.now += 0.5
+    stamp = limiter.acquire()
+    assert clock.now == pytest.approx(102.5) and sum(clock.slept) == pytest.approx(2.0)
+    if rate:
+        assert stamp[0] == pytest.approx(102.5)
+    limiter.hold(0.0)  # a hold never shortens one in force, nor delays once it has passed
+    clock.slept.clear()
+    clock.now += 5
+    limiter.acquire()
+    assert clock.slept == []
