@@ -190,13 +190,15 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The `gong-sync` console script; returns the process exit code."""
     from pipelines import gong_pipeline
-    from pipelines.config_files import check_settings_files
+    from pipelines.config_files import check_settings_files, exposed_secrets
 
     try:
         args = build_parser().parse_args(argv)
         configure_logging(args.verbose, args.quiet)
         limit_malloc_arenas()
         check_settings_files()
+        for warning in exposed_secrets():
+            print(f"gong-sync: warning: {warning}", file=sys.stderr)
         resources = parse_resources(args.resources)
         if not args.quiet:
             print(f"Syncing {', '.join(resources)} from Gong into {args.destination} (dataset {args.dataset})...",

@@ -29,6 +29,28 @@ def check_settings_files() -> None:
         raise UsageError(explain(exc)) from None
 
 
+def exposed_secrets() -> list[str]:
+    """Warnings for the dlt secrets files (the project's and the global one) that other users of this machine
+    can read: one sentence each, naming the file and the command that fixes it."""
+    import stat
+
+    import dlt
+
+    context = dlt.current.run_context()
+    folders = [context.settings_dir, getattr(context, "global_dir", None)]
+    warnings = []
+    for folder in dict.fromkeys(f for f in folders if f):
+        path = Path(folder) / "secrets.toml"
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(f"{path} can be read by other users of this machine (mode {stat.S_IMODE(mode):04o}): "
+                            f"it holds your Gong credentials; run `chmod 600 {path}`.")
+    return warnings
+
+
 def explain(exc: Exception) -> str:
     """One sentence for dlt's TomlProviderReadException: the first of its files that does not parse."""
     for name in getattr(exc, "full_paths", None) or []:

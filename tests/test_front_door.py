@@ -242,6 +242,22 @@ def test_a_broken_config_toml_is_one_sentence_with_its_line(text: str, sentence:
     assert sorted(p.name for p in folder.iterdir()) == [".dlt"]
 
 
+@pytest.mark.parametrize("mode, warned", [(0o644, True), (0o600, False)])
+def test_a_secrets_file_others_can_read_gets_a_warning(mode: int, warned: bool, tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    secrets = folder / ".dlt" / "secrets.toml"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text('[sources.gong]\naccess_key_secret = "do-not-show-me"\n')
+    secrets.chmod(mode)
+    proc = run_gong_sync(folder, newcomer_env(tmp_path / "home", "http://127.0.0.1:9"), "--resources", "nope")
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2 and lines[-1].startswith("gong-sync: Unknown resource 'nope'")
+    expected = (["gong-sync: warning: .dlt/secrets.toml can be read by other users of this machine (mode 0644): it "
+                 "holds your Gong credentials; run `chmod 600 .dlt/secrets.toml`."] if warned else [])
+    assert lines[:-1] == expected
+    assert "do-not-show-me" not in proc.stderr + proc.stdout
+
+
 # ---------------------------------------------------------------------------- Gong out of reach
 
 
