@@ -158,3 +158,17 @@ def test_secrets_never_appear_in_cassettes_or_debug_logs(gong: GongFixture, duck
         assert "authorization" not in text.lower(), cassette.name
     values = duck.query("SELECT string_agg(CAST(state AS VARCHAR), '') FROM {ds}._dlt_pipeline_state")[0][0]
     assert values and not any(s in values for s in forbidden)
+    # dlt's pipeline folder: state, schemas, the trace of the last run, load packages.
+    files = [f for f in (duck.tmp_path / "dlt").rglob("*") if f.is_file()]
+    assert any(f.name.startswith("trace") for f in files) and any("schema" in f.name for f in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(s.encode() in data for s in forbidden), path
+    # Every text column of every table of the warehouse.
+    columns = duck.query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
+                         "'{ds}' AND data_type = 'VARCHAR'")
+    assert len(columns) > 50
+    for table, column in columns:
+        hits = duck.query(f'SELECT count(*) FROM {{ds}}."{table}" WHERE ' + " OR ".join(
+            f"contains(\"{column}\", '{s}')" for s in forbidden))[0][0]
+        assert hits == 0, f"{table}.{column}"
