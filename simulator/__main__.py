@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private-ratio", type=float, default=d.private_ratio, help="share of calls marked isPrivate")
     p.add_argument("--error-rate", type=float, default=d.error_rate, help="share of requests answered with a 5xx")
     p.add_argument("--latency-ms", type=int, default=d.latency_ms, help="delay added to every answer, in ms")
+    p.add_argument("--latency-jitter-ms", type=int, default=d.latency_jitter_ms,
+                   help="a random further delay of 0 to this many ms per answer (seeded)")
     p.add_argument("--company-timezone", default=d.company_timezone,
                    help="IANA time zone of the company's days (date-only filters)")
     return p
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit, daily_quota=args.daily_quota, access_key=args.access_key,
         access_key_secret=args.access_key_secret, bearer_token=args.bearer_token, now=args.now,
         private_ratio=args.private_ratio, error_rate=args.error_rate, latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms,
         company_timezone=args.company_timezone,
     )
     stop = threading.Event()

@@ -53,6 +53,8 @@ class SimConfig:
     private_ratio: float = 0.05
     error_rate: float = 0.0
     latency_ms: int = 0
+    # A random delay of 0 to this many ms more per answer (seeded), as a real network and server add.
+    latency_jitter_ms: int = 0
     company_timezone: str = "America/New_York"
 
 
@@ -119,6 +121,7 @@ class GongSimulator:
         self._quota_day: str = ""
         self._quota_used = 0
         self._error_rng = random.Random(f"{cfg.seed}:errors")
+        self._latency_rng = random.Random(f"{cfg.seed}:latency")
         # Answers a test asked for (`inject`): (path or None for any, status, headers, message), in order.
         self._injected: deque[tuple[str | None, int, dict[str, str], str]] = deque()
         # Every request as (arrived, answered, path, status), monotonic seconds: what a client's pace was.
@@ -321,8 +324,10 @@ class GongSimulator:
         if headers.get("authorization", "").strip() not in self._auth_ok:
             raise ApiError(401, "Unauthorized: missing or invalid credentials")
         self._admit(arrived, path)
-        if self.config.latency_ms:
-            time.sleep(self.config.latency_ms / 1000)
+        if self.config.latency_ms or self.config.latency_jitter_ms:
+            with self._lock:
+                jitter = self._latency_rng.uniform(0, self.config.latency_jitter_ms)
+            time.sleep((self.config.latency_ms + jitter) / 1000)
         if body_error:
             raise ApiError(400, "Malformed JSON in request body")
         # Handlers marked `any_body` (JSON arrays, multipart uploads) check their own bodies.

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from pipelines.gong_pipeline import run_sync
 from simulator import GongSimulator
 from sources.gong.client import ClientSettings, GongClient, RateLimiter
-from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, sim_config
+from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, SIM_NOW, Warehouse, sim_config
 
 PATHS = ["/v2/users", "/v2/workspaces", "/v2/settings/trackers", "/v2/settings/scorecards"]
 
@@ -101,3 +104,36 @@ def test_a_hold_delays_the_next_request_with_or_without_a_rate(rate: float | Non
     clock.now += 5
     limiter.acquire()
     assert clock.slept == []
+
+
+def synced(sim: GongSimulator, wh: Warehouse, rate_limit: float | None) -> dict[str, int]:
+    """Syncs users, calls and transcripts of the simulator into `wh`; returns the sentences per call."""
+    client = GongClient(sim.base_url, ACCESS_KEY, ACCESS_KEY_SECRET,
+                        settings=ClientSettings(rate_limit=rate_limit, max_retries=8))
+    try:
+        run_sync(["users", "calls", "transcripts"], start=(SIM_NOW - timedelta(days=3)).isoformat(),
+                 end=SIM_NOW.isoformat(), destination=wh.destination, dataset=wh.dataset, pipeline_name="limits",
+                 pipelines_dir=str(wh.tmp_path / "dlt"), source_options={"client": client})
+    finally:
+        client.close()
+    return dict(wh.query("SELECT c.id, count(t.sentence_index) FROM {ds}.calls c "
+                         "LEFT JOIN {ds}.transcripts t ON t.call_id = c.id GROUP BY c.id"))
+
+
+def test_retries_and_reads_ahead_never_put_4_requests_in_one_second_at_the_server(tmp_path: Path) -> None:
+    data = dict(days=3, calls_per_day=60, users=3, sentences_per_call=6, page_size=25)
+    with GongSimulator(sim_config(**data)) as calm:
+        expected = synced(calm, Warehouse.duckdb_in(tmp_path, "calm"), rate_limit=None)
+    # Gong's own limit enforced, 0-150 ms of random latency per answer, a 5xx on ~15 % of requests, and two
+    # 429s with Retry-After: 1 for the transcripts: the feed's threads, retries and holds interleave.
+    faulty = sim_config(**data, rate_limit=3, error_rate=0.15, latency_jitter_ms=150)
+    with GongSimulator(faulty) as sim:
+        sim.inject(429, path="/v2/calls/transcript", retry_after=1, count=2)
+        got = synced(sim, Warehouse.duckdb_in(tmp_path, "faulty"), rate_limit=3.0)
+        arrivals = list(sim.arrivals)
+        refused_for_rate = sim.stats()["rateLimited"]
+    statuses = [a[3] for a in arrivals]
+    assert statuses.count(429) == 2 and statuses.count(503) >= 2, "the faults happened"
+    assert refused_for_rate == 0, "no request came too soon for Gong's limit"
+    assert len(arrivals) >= 25 and tightest_span([a[0] for a in arrivals]) >= 1.0
+    assert got == expected and len(got) > 100 and sum(got.values()) > 4 * len(got), "the rows of an undisturbed run"
