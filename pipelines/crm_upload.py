@@ -129,8 +129,11 @@ def run(args: argparse.Namespace, client: Any = None, sleep: Any = None) -> Any:
         if not args.dry_run:
             if client is None:
                 from sources.gong import make_client
+                from sources.gong.budget import attach_company_limits
 
                 client = make_client()
+                # The company's daily ledger and pace, shared with the syncs of this machine.
+                attach_company_limits(client)
                 own_client = True
             api = GongCrmApi(client, sleep=sleep or time.sleep, poll_first_wait_s=args.poll_first_wait,
                              poll_timeout_s=args.poll_timeout)

@@ -11,7 +11,6 @@ else by the resources while they are extracted. Every failure leaves here as one
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -37,7 +36,7 @@ class SyncRunner:
 
         from pipelines.destinations import check_destination, make_destination
         from sources.gong import make_client
-        from sources.gong.budget import BudgetLedger
+        from sources.gong.budget import attach_company_limits
 
         self.resources = list(resources)
         self.destination = destination
@@ -60,9 +59,7 @@ class SyncRunner:
         except Exception as exc:
             self.close()
             raise UserError(f"The destination {destination!r} could not be set up: {user_message(exc)}") from None
-        if self.client.ledger is None:
-            host = re.sub(r"[^A-Za-z0-9.-]+", "_", self.client.base_url.split("://", 1)[-1])
-            self.client.ledger = BudgetLedger(Path(pipelines_dir) / "gong_request_budget" / f"{host}.json")
+        attach_company_limits(self.client, pipelines_dir)
         self.refresh: Optional[str] = None
         self.now: Optional[str] = None
         # A client given by the caller may have served earlier runs: the result counts this run's requests.

@@ -4,6 +4,7 @@ running in this process (when each request arrived and was answered, and with wh
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -137,3 +138,34 @@ def test_retries_and_reads_ahead_never_put_4_requests_in_one_second_at_the_serve
     assert refused_for_rate == 0, "no request came too soon for Gong's limit"
     assert len(arrivals) >= 25 and tightest_span([a[0] for a in arrivals]) >= 1.0
     assert got == expected and len(got) > 100 and sum(got.values()) > 4 * len(got), "the rows of an undisturbed run"
+
+
+READER = """
+import sys
+from sources.gong.budget import attach_company_limits
+from sources.gong.client import ClientSettings, GongClient
+base_url, key, secret, folder, n = sys.argv[1:6]
+client = GongClient(base_url, key, secret, settings=ClientSettings(rate_limit=3.0))
+attach_company_limits(client, folder)
+for _ in range(int(n)):
+    client.request("GET", "/v2/users")
+client.close()
+"""
+
+
+def test_two_processes_of_one_company_share_its_rate_and_its_ledger(sim: GongSimulator, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "pipelines"
+    args = [sim.base_url, ACCESS_KEY, ACCESS_KEY_SECRET, str(folder), "9"]
+    root = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen([sys.executable, "-c", READER, *args], cwd=root) for _ in range(2)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    arrivals = [a for a in sim.arrivals if a[2] == "/v2/users"]
+    assert len(arrivals) == 18 and all(a[3] == 200 for a in arrivals)
+    # Each at 3 requests/second alone would put 6 in a second at Gong; together they keep to 3.
+    assert tightest_span([a[0] for a in arrivals]) >= 1.0
+    assert max(a[0] for a in arrivals) - min(a[0] for a in arrivals) >= 17 / 3
+    ledger = json.loads(next((folder / "gong_request_budget").glob("*[0-9].json")).read_text())
+    assert ledger["used"] == 18, "the daily ledger counts both processes' requests"

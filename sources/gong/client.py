@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .budget import BudgetLedger
+from .budget import BudgetLedger, SharedPace
 from .settings import CALLS_CONTENT_SELECTOR, TRANSCRIPT_BATCH_SIZE
 
 logger = logging.getLogger("gong_sync.client")
@@ -102,6 +102,11 @@ class RateLimiter:
     def window_s(self) -> float:
         """The length of the sliding window, in seconds (0 without a limit)."""
         return self._window
+
+    @property
+    def burst(self) -> int:
+        """Requests allowed per window (0 without a limit)."""
+        return self._burst
 
     def widen(self) -> None:
         """Lengthens the margin after the server said the rate was exceeded (a 429 costs a request)."""
@@ -252,6 +257,8 @@ class GongClient:
         self._sleep = sleep
         # With a ledger the budget counts every request sent today, by earlier runs too.
         self.ledger = ledger
+        # With a shared pace, the requests of every process of this company keep to the rate together.
+        self.shared_pace: Optional[SharedPace] = None
         self._count_lock = threading.Lock()
         self.request_counts: Counter[str] = Counter()
         self.requests_used = 0
@@ -388,6 +395,9 @@ class GongClient:
             self._spend(label or path)
             ahead = getattr(self._local, "first", None)
             stamp = self._limiter.acquire(first=bool(ahead is not None and ahead()))
+            if self.shared_pace is not None and self._limiter.rate:
+                self.shared_pace.take(self._limiter.window_s, self._limiter.burst, self._limiter.margin)
+                self._limiter.sent(stamp)
             logger.debug("%s %s params=%s body=%s", method, path, params,
                          json_body if files is None else f"<multipart {sorted(files)}>")
             _SENDING.mark = functools.partial(self._limiter.sent, stamp)
@@ -444,8 +454,10 @@ class GongClient:
                         "probably spent); the run stopped and kept the work it had completed: run it again later."
                     )
                 if status == 429:
-                    # Every thread waits the Retry-After out, then the limiter spaces them again.
+                    # Every thread (and process) waits the Retry-After out, then the limiter spaces them again.
                     self._limiter.hold(wait)
+                    if self.shared_pace is not None:
+                        self.shared_pace.hold(wait)
                     if wait <= self._limiter.window_s + 1:
                         self._limiter.widen()  # a rate 429 (not the daily quota): leave more room from now on
                 logger.info("Gong answered %s for %s; retrying in %.1f s", status, path, wait)
