@@ -11,6 +11,7 @@ import json
 import math
 import random
 import secrets
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -58,6 +59,19 @@ class SimConfig:
     company_timezone: str = "America/New_York"
 
 
+@dataclass(frozen=True)
+class Injected:
+    """An answer a test asked for (`GongSimulator.inject`)."""
+
+    path: str | None
+    status: int
+    headers: dict[str, str]
+    message: str
+    fault: str | None
+    paged: bool
+    delay_s: float
+
+
 class ApiError(Exception):
     """An error answered as a Gong JSON error body."""
 
@@ -92,6 +106,8 @@ class Response:
     status: int
     body: bytes
     headers: dict[str, str]
+    # "reset": the connection is cut halfway through the body (the transport does it).
+    fault: str | None = None
 
 
 class GongSimulator:
@@ -122,8 +138,9 @@ class GongSimulator:
         self._quota_used = 0
         self._error_rng = random.Random(f"{cfg.seed}:errors")
         self._latency_rng = random.Random(f"{cfg.seed}:latency")
-        # Answers a test asked for (`inject`): (path or None for any, status, headers, message), in order.
-        self._injected: deque[tuple[str | None, int, dict[str, str], str]] = deque()
+        # Answers a test asked for (`inject`), in order.
+        self._injected: deque[Injected] = deque()
+        self.injected_served: list[str] = []  # what each injection answered: its fault, or its status
         # Every request as (arrived, answered, path, status), monotonic seconds: what a client's pace was.
         self.arrivals: list[tuple[float, float, str, int]] = []
         self._request_no = 0
@@ -191,13 +208,19 @@ class GongSimulator:
         with self._lock:
             self.request_log.clear()
 
-    def inject(self, status: int, path: str | None = None, retry_after: float | None = None, count: int = 1,
-               message: str = "Injected by the test") -> None:
-        """Answers the next `count` authorized requests (to `path`, or any) with `status` (and a Retry-After
-        header), in place of what they asked for; they count against the rate and the quota as Gong's do."""
+    def inject(self, status: int = 200, path: str | None = None, retry_after: float | None = None, count: int = 1,
+               message: str = "Injected by the test", fault: str | None = None, paged: bool = False,
+               delay_s: float = 0.0) -> None:
+        """Answers the next `count` authorized requests (to `path`, or any; with `paged`, only requests for a
+        next page, i.e. carrying a cursor) otherwise than asked; they count against the rate and the quota.
+
+        Without `fault`: `status` (and a Retry-After header) with a Gong error body. `fault` "html": `status`
+        with a web page as body (a proxy's 502); "truncate": the real answer cut in half, complete as HTTP but
+        not as JSON; "reset": the real answer, the connection cut halfway through its body; "hang": the real
+        answer after `delay_s` seconds (a client gives up first)."""
         headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         with self._lock:
-            self._injected.extend([(path, status, headers, message)] * count)
+            self._injected.extend([Injected(path, status, headers, message, fault, paged, delay_s)] * count)
 
     def reset_quota(self) -> None:
         """Give back the full daily quota and clear the rate window."""
@@ -323,7 +346,13 @@ class GongSimulator:
             raise ApiError(405, f"Method {method} is not allowed on {path}")
         if headers.get("authorization", "").strip() not in self._auth_ok:
             raise ApiError(401, "Unauthorized: missing or invalid credentials")
-        self._admit(arrived, path)
+        paged = bool(query.get("cursor") or (isinstance(body, dict) and body.get("cursor")))
+        fault = self._admit(arrived, path, paged)
+        if fault is not None and fault.fault == "html":
+            html = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+            return Response(fault.status, html, {"Content-Type": "text/html"})
+        if fault is not None and fault.fault == "hang":
+            time.sleep(fault.delay_s)
         if self.config.latency_ms or self.config.latency_jitter_ms:
             with self._lock:
                 jitter = self._latency_rng.uniform(0, self.config.latency_jitter_ms)
@@ -334,7 +363,12 @@ class GongSimulator:
         if method == "POST" and not isinstance(body, dict) and not getattr(handler, "any_body", False):
             raise ApiError(400, "Request body must be a JSON object with a 'filter'")
         payload = handler(query, body)
-        return _json(getattr(payload, "status", 200), {"requestId": rid, **payload})
+        resp = _json(getattr(payload, "status", 200), {"requestId": rid, **payload})
+        if fault is not None and fault.fault == "truncate":
+            resp.body = resp.body[: len(resp.body) // 2]
+        elif fault is not None and fault.fault == "reset":
+            resp.fault = "reset"
+        return resp
 
     def _match_template(self, path: str) -> tuple[dict[str, Callable[[JSON, Any], JSON]] | None, dict[str, str]]:
         """Match routes keyed by a template such as ``/v2/users/{id}/settings-history``."""
@@ -355,7 +389,7 @@ class GongSimulator:
                 return route, params
         return None, {}
 
-    def _admit(self, arrived: float, path: str = "") -> None:
+    def _admit(self, arrived: float, path: str = "", paged: bool = False) -> Injected | None:
         """Apply rate limit (to the requests arrived in the second before `arrived`), daily quota and injected
         errors."""
         cfg = self.config
@@ -379,13 +413,16 @@ class GongSimulator:
             self._recent.append(mono)
             self._admitted.append(mono)
             self._quota_used += 1
-            injected = next((f for f in self._injected if f[0] in (None, path)), None)
+            injected = next((f for f in self._injected if f.path in (None, path) and (paged or not f.paged)), None)
             if injected is not None:
                 self._injected.remove(injected)
-                raise ApiError(injected[1], injected[3], injected[2])
+                self.injected_served.append(injected.fault or str(injected.status))
+                if injected.fault is None:
+                    raise ApiError(injected.status, injected.message, injected.headers)
             fail = cfg.error_rate > 0 and self._error_rng.random() < cfg.error_rate
         if fail:
             raise ApiError(503, "Service temporarily unavailable, please retry")
+        return injected
 
     def _sim_hook(self, method: str, path: str, body: Any) -> JSON:
         body = body if isinstance(body, dict) else {}
@@ -692,6 +729,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(resp.body)))
         self.end_headers()
+        if resp.fault == "reset":
+            self.wfile.write(resp.body[: len(resp.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(resp.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve

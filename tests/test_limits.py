@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from pipelines.gong_pipeline import run_sync
 from simulator import GongSimulator
 from sources.gong.client import ClientSettings, GongClient, RateLimiter
-from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, SIM_NOW, Warehouse, sim_config
+from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, Warehouse, sim_config, synced
 
 PATHS = ["/v2/users", "/v2/workspaces", "/v2/settings/trackers", "/v2/settings/scorecards"]
 
@@ -105,20 +103,6 @@ def test_a_hold_delays_the_next_request_with_or_without_a_rate(rate: float | Non
     clock.now += 5
     limiter.acquire()
     assert clock.slept == []
-
-
-def synced(sim: GongSimulator, wh: Warehouse, rate_limit: float | None) -> dict[str, int]:
-    """Syncs users, calls and transcripts of the simulator into `wh`; returns the sentences per call."""
-    client = GongClient(sim.base_url, ACCESS_KEY, ACCESS_KEY_SECRET,
-                        settings=ClientSettings(rate_limit=rate_limit, max_retries=8))
-    try:
-        run_sync(["users", "calls", "transcripts"], start=(SIM_NOW - timedelta(days=3)).isoformat(),
-                 end=SIM_NOW.isoformat(), destination=wh.destination, dataset=wh.dataset, pipeline_name="limits",
-                 pipelines_dir=str(wh.tmp_path / "dlt"), source_options={"client": client})
-    finally:
-        client.close()
-    return dict(wh.query("SELECT c.id, count(t.sentence_index) FROM {ds}.calls c "
-                         "LEFT JOIN {ds}.transcripts t ON t.call_id = c.id GROUP BY c.id"))
 
 
 def test_retries_and_reads_ahead_never_put_4_requests_in_one_second_at_the_server(tmp_path: Path) -> None:

@@ -407,7 +407,8 @@ class GongClient:
                     timeout=(self.settings.connect_timeout_s, self.settings.timeout_s),
                     headers={"Authorization": self._auth_header, "Accept": "application/json"},
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                # ChunkedEncodingError: the connection broke in the middle of the answer's body.
                 attempt += 1
                 reason = _connection_reason(exc)
                 if attempt > self.settings.max_retries:
@@ -619,6 +620,8 @@ def _connection_reason(exc: Exception) -> str:
     """What went wrong with the connection, in a few words (requests' own message repeats the whole URL)."""
     if isinstance(exc, requests.Timeout):
         return "no answer in time"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection broke in the middle of the answer"
     found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
     if found:
         return found[-1].strip().rstrip(".")
