@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private-ratio", type=float, default=d.private_ratio, help="share of calls marked isPrivate")
     p.add_argument("--error-rate", type=float, default=d.error_rate, help="share of requests answered with a 5xx")
     p.add_argument("--latency-ms", type=int, default=d.latency_ms, help="delay added to every answer, in ms")
+    p.add_argument("--fault-rate", type=float, default=d.fault_rate,
+                   help="share of requests answered with a random fault: 503 (with or without Retry-After), 429, "
+                        "an HTML 502, a connection reset mid-body, no answer for 2.5 s, truncated JSON")
     p.add_argument("--latency-jitter-ms", type=int, default=d.latency_jitter_ms,
                    help="a random further delay of 0 to this many ms per answer (seeded)")
     p.add_argument("--company-timezone", default=d.company_timezone,
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit, daily_quota=args.daily_quota, access_key=args.access_key,
         access_key_secret=args.access_key_secret, bearer_token=args.bearer_token, now=args.now,
         private_ratio=args.private_ratio, error_rate=args.error_rate, latency_ms=args.latency_ms,
-        latency_jitter_ms=args.latency_jitter_ms,
+        latency_jitter_ms=args.latency_jitter_ms, fault_rate=args.fault_rate,
         company_timezone=args.company_timezone,
     )
     stop = threading.Event()

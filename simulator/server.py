@@ -56,6 +56,8 @@ class SimConfig:
     latency_ms: int = 0
     # A random delay of 0 to this many ms more per answer (seeded), as a real network and server add.
     latency_jitter_ms: int = 0
+    # The share of requests answered with one of FAULT_KINDS instead (seeded): a soak of what real networks do.
+    fault_rate: float = 0.0
     company_timezone: str = "America/New_York"
 
 
@@ -70,6 +72,18 @@ class Injected:
     fault: str | None
     paged: bool
     delay_s: float
+
+
+# What `SimConfig.fault_rate` answers, chosen at random: a status (with or without Retry-After), or a fault.
+FAULT_KINDS = (
+    Injected(None, 503, {}, "Service temporarily unavailable, please retry", None, False, 0.0),
+    Injected(None, 503, {"Retry-After": "1"}, "Service temporarily unavailable, please retry", None, False, 0.0),
+    Injected(None, 429, {"Retry-After": "1"}, "Too many requests: rate limit exceeded", None, False, 0.0),
+    Injected(None, 502, {}, "", "html", False, 0.0),
+    Injected(None, 200, {}, "", "reset", False, 0.0),
+    Injected(None, 200, {}, "", "hang", False, 2.5),
+    Injected(None, 200, {}, "", "truncate", False, 0.0),
+)
 
 
 class ApiError(Exception):
@@ -414,9 +428,13 @@ class GongSimulator:
             self._admitted.append(mono)
             self._quota_used += 1
             injected = next((f for f in self._injected if f.path in (None, path) and (paged or not f.paged)), None)
+            if injected is None and cfg.fault_rate > 0 and self._error_rng.random() < cfg.fault_rate:
+                injected = self._error_rng.choice(FAULT_KINDS)
+                self._injected.appendleft(injected)
             if injected is not None:
                 self._injected.remove(injected)
-                self.injected_served.append(injected.fault or str(injected.status))
+                self.injected_served.append(injected.fault or f"{injected.status}"
+                                            + (" Retry-After" if injected.headers else ""))
                 if injected.fault is None:
                     raise ApiError(injected.status, injected.message, injected.headers)
             fail = cfg.error_rate > 0 and self._error_rng.random() < cfg.error_rate

@@ -318,15 +318,16 @@ def duck(tmp_path: Path) -> Warehouse:
     return Warehouse("duckdb", tmp_path)
 
 
-def synced(sim: GongSimulator, wh: Warehouse, rate_limit: Optional[float], **settings: Any) -> dict[str, int]:
-    """Syncs users, calls and transcripts of the last 3 days of `sim` into `wh` (pipeline "limits": a second
+def synced(sim: GongSimulator, wh: Warehouse, rate_limit: Optional[float], days: int = 3,
+           **settings: Any) -> dict[str, int]:
+    """Syncs users, calls and transcripts of the last `days` of `sim` into `wh` (pipeline "limits": a second
     call resumes it); returns the sentences per call in the warehouse."""
     client = GongClient(sim.base_url, ACCESS_KEY, ACCESS_KEY_SECRET,
                         settings=ClientSettings(**{"rate_limit": rate_limit, "max_retries": 8, **settings}))
     from pipelines.gong_pipeline import run_sync
 
     try:
-        run_sync(["users", "calls", "transcripts"], start=(SIM_NOW - timedelta(days=3)).isoformat(),
+        run_sync(["users", "calls", "transcripts"], start=(SIM_NOW - timedelta(days=days)).isoformat(),
                  end=SIM_NOW.isoformat(), destination=wh.destination, dataset=wh.dataset, pipeline_name="limits",
                  pipelines_dir=str(wh.tmp_path / "dlt"), source_options={"client": client})
     finally:

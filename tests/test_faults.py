@@ -56,7 +56,19 @@ def test_a_fault_is_retried_or_ends_in_one_sentence_and_the_next_run_completes(
             assert sentence in message and "\n" not in message and "Traceback" not in message, message
             got = synced(sim, wh, rate_limit=None, timeout_s=1.0)
         served, sent = list(sim.injected_served), len(sim.arrivals)
-    assert served == [fault.get("fault") or str(fault["status"])], "the fault happened, once"
+    label = fault.get("fault") or f"{fault['status']}" + (" Retry-After" if "retry_after" in fault else "")
+    assert served == [label], "the fault happened, once"
     if sentence is None:
         assert sent == requests + 1, "one request more than an undisturbed run: the retry"
     assert got == rows, f"after {name}: the rows of an undisturbed run"
+
+
+def test_a_soak_with_a_fault_on_5_percent_of_requests_ends_with_the_rows_of_an_undisturbed_run(
+        tmp_path: Path) -> None:
+    from bench.soak import soak
+
+    got = soak(tmp_path, days=6, calls_per_day=60, page_size=10, fault_rate=0.08)
+    assert sum(got.faults.values()) >= 4 and len(got.faults) >= 3, got.faults
+    assert got.requests > 60 and got.calls > 300
+    assert got.equal, f"faults met: {dict(got.faults)}; runs ended: {got.stops}"
+    assert all("\n" not in stop for stop in got.stops)

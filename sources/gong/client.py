@@ -417,7 +417,10 @@ class GongClient:
                         "SOURCES__GONG__BASE_URL and the network."
                     ) from None
                 wait = self._backoff(attempt)
-                if attempt == 1:  # said at once: the retries can take a minute
+                if attempt == 1 and isinstance(exc, requests.exceptions.ChunkedEncodingError):
+                    logger.warning("Gong's answer for %s broke off in the middle: asking again (up to %d more times)",
+                                   path, self.settings.max_retries)
+                elif attempt == 1:  # said at once: the retries can take a minute
                     retries = self.settings.max_retries
                     total = sum(self._backoff(n) for n in range(1, retries + 1))
                     logger.warning("Gong at %s cannot be reached (%s): retrying %s %d more times over about %.0f s "
@@ -582,7 +585,8 @@ class GongClient:
                 raise GongApiError(f"The answer to {path} is a web page, not Gong's JSON: is SOURCES__GONG__BASE_URL "
                                    f"({self.base_url}) your company's Gong API address, e.g. "
                                    "https://us-12345.api.gong.io?") from None
-            raise GongApiError(f"Gong's answer to {path} is not valid JSON ({len(content)} bytes).") from None
+            raise GongApiError(f"Gong's answer to {path} is not valid JSON ({len(content)} bytes, perhaps cut off on "
+                               "the way): the work completed so far is kept; run again.") from None
         if not isinstance(payload, dict):
             raise GongApiError(f"Gong's answer to {path} is not a JSON object.")
         return payload
