@@ -7,6 +7,8 @@ the file format each table is loaded in.
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -90,15 +92,21 @@ def with_empty_password(url: str) -> str:
 def check_destination(pipeline: Any) -> None:
     """Resolves the pipeline's destination configuration before anything is read from Gong, and raises
     UserError (UsageError for a wrong setting) naming what to set or fix. Opens no connection."""
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException, InvalidNativeValue
 
     from pipelines.errors import missing_settings
 
+    kind = destination_type(pipeline.destination)
     try:
         pipeline.destination_client()
     except ConfigFieldMissingException as exc:
-        raise UserError(f"The {destination_type(pipeline.destination)} destination has no credentials: set "
+        raise UserError(f"The {kind} destination has no credentials: set "
                         f"{missing_settings(exc)} (in the environment or .dlt/secrets.toml, see README).") from None
+    except InvalidNativeValue:
+        # An empty or malformed connection string (dlt's message would list every way to write one).
+        raise UsageError(f"The {kind} destination's credentials cannot be read: set DESTINATION__{kind.upper()}"
+                         "__CREDENTIALS to a connection URL, e.g. postgresql://user:password@host:5432/database "
+                         "(see README).") from None
     if is_duckdb(pipeline.destination):
         database = duckdb_file(pipeline)
         if database is not None and Path(database).stem == pipeline.dataset_name:
@@ -129,3 +137,32 @@ def file_format(destination: Any, arrow: bool) -> Optional[str]:
     if "parquet" in supported and caps.loader_file_format_selector is None:
         return "parquet"
     return "csv" if "csv" in supported else "preferred"
+
+
+class DestinationSwitchNote(logging.Filter):
+    """Turns dlt's warning that a pipeline's state names another destination (dlt then loads into the one
+    given, which is what the user asked for) into one line of the project's progress output.
+
+    The one place that reads a dlt message: it matches dlt 1.x's wording ("The destination <type>:<name> in
+    state differs from destination <type>:<name> in pipeline"); if dlt words it otherwise, its own warning
+    shows again, nothing else changes.
+    """
+
+    _SAID = re.compile(r"The destination (\S+?):\S* in state differs from destination (\S+?):\S* in pipeline")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        said = self._SAID.search(record.getMessage())
+        if said is None:
+            return True
+        before, now = (name.rsplit(".", 1)[-1] for name in said.groups())
+        logging.getLogger("gong_sync.destinations").info(
+            "this pipeline loaded into %s before and loads into %s now; give each warehouse its own "
+            "--pipeline-name to keep their states apart", before, now)
+        return False
+
+
+def note_destination_switches() -> None:
+    """Installs `DestinationSwitchNote` on dlt's logger (once)."""
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(f, DestinationSwitchNote) for f in dlt_logger.filters):
+        dlt_logger.addFilter(DestinationSwitchNote())

@@ -34,7 +34,7 @@ class SyncRunner:
                  result: Any) -> None:
         import dlt
 
-        from pipelines.destinations import check_destination, make_destination
+        from pipelines.destinations import check_destination, make_destination, note_destination_switches
         from sources.gong import make_client
         from sources.gong.budget import attach_company_limits
 
@@ -48,6 +48,7 @@ class SyncRunner:
             self.client = self.options.pop("client", None) or make_client()
         except Exception as exc:  # dlt wraps errors raised while resolving the configuration
             raise setting_error(exc) from None
+        note_destination_switches()
         try:
             self.pipeline = dlt.pipeline(pipeline_name=pipeline_name,
                                          destination=make_destination(destination, dataset, pipeline_name),

@@ -118,6 +118,11 @@ def test_a_postgres_url_without_a_password_loads_with_nothing_on_stderr(sim: Gon
             cur.execute(f"SELECT count(*) FROM {dataset}.transcripts")
             assert cur.fetchone()[0] > 0
         assert list((tmp_path / "work").iterdir()) == [], "nothing is written into the folder"
+        # The same pipeline into DuckDB afterwards: one line of progress says so, nothing on stderr.
+        again = run_gong_sync(tmp_path / "work", env, "--dataset", dataset, "--resources", "users,calls,transcripts")
+        assert (again.returncode, again.stderr) == (0, "")
+        assert "this pipeline loaded into postgres before and loads into duckdb now; give each warehouse its own " \
+               "--pipeline-name to keep their states apart" in again.stdout
     finally:
         with psycopg2.connect(url) as con, con.cursor() as cur:
             cur.execute(f"DROP SCHEMA IF EXISTS {dataset} CASCADE; DROP SCHEMA IF EXISTS {dataset}_staging CASCADE")
@@ -191,6 +196,11 @@ BAD_INPUTS = [
     ([], {"SOURCES__GONG__BASE_URL": "ftp://gong"},
      "SOURCES__GONG__BASE_URL must be an http(s) URL like https://us-12345.api.gong.io, not 'ftp://gong'."),
     (["--destination", "warehouse9"], {}, "Unknown destination 'warehouse9': choose duckdb, postgres, motherduck,"),
+    (["--destination", "postgres"], {"DESTINATION__POSTGRES__CREDENTIALS": ""},
+     "The postgres destination's credentials cannot be read: set DESTINATION__POSTGRES__CREDENTIALS to a connection "
+     "URL, e.g. postgresql://user:password@host:5432/database (see README)."),
+    (["--destination", "postgres"], {"DESTINATION__POSTGRES__CREDENTIALS": "not-a-url"},
+     "The postgres destination's credentials cannot be read: set DESTINATION__POSTGRES__CREDENTIALS"),
     ([], {"DESTINATION__DUCKDB__CREDENTIALS": "gong.duckdb"},
      "The DuckDB file {work}/gong.duckdb is named like the dataset 'gong', which DuckDB cannot tell apart: choose "
      "another file (DESTINATION__DUCKDB__CREDENTIALS) or another --dataset."),
