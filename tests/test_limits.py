@@ -153,3 +153,31 @@ def test_two_processes_of_one_company_share_its_rate_and_its_ledger(sim: GongSim
     assert max(a[0] for a in arrivals) - min(a[0] for a in arrivals) >= 17 / 3
     ledger = json.loads(next((folder / "gong_request_budget").glob("*[0-9].json")).read_text())
     assert ledger["used"] == 18, "the daily ledger counts both processes' requests"
+
+
+FRESH_PROCESS = """
+import json
+from simulator import GongSimulator
+from sources.gong.client import ClientSettings, GongClient
+from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, sim_config
+with GongSimulator(sim_config(days=2, calls_per_day=2, users=3)) as sim:
+    client = GongClient(sim.base_url, ACCESS_KEY, ACCESS_KEY_SECRET, settings=ClientSettings(rate_limit=3.0))
+    for path in ("/v2/workspaces", "/v2/users", "/v2/workspaces", "/v2/users"):
+        client.request("GET", path)
+    client.close()
+    print(json.dumps([a[0] for a in sim.arrivals]))
+"""
+
+
+def test_requests_on_new_connections_reach_the_server_spaced_as_the_limiter_spaced_them() -> None:
+    # A process's first request sets up its connection (and what requests and urllib3 load on first use):
+    # that time must not shorten the spacing at Gong (it did by 60-80 ms). A fresh process, as a user's run is.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS], cwd=root, timeout=60, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    times = sorted(json.loads(proc.stdout.strip().splitlines()[-1]))
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) == 4 and min(gaps) >= 1 / 3, gaps
