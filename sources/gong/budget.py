@@ -63,12 +63,16 @@ class BudgetLedger:
         with self._lock, _locked(self.path):
             return self._used()
 
-    def spend(self, n: int = 1) -> int:
-        """Records `n` more requests today and returns today's total."""
+    def spend(self, n: int = 1, budget: Optional[int] = None) -> Optional[int]:
+        """Records `n` more requests today and returns today's total; with a `budget`, records nothing and
+        returns None when today's total has reached it (checked and spent under one lock, so that two
+        processes cannot both take the last request)."""
         with self._lock, _locked(self.path):
-            used = self._used() + n
-            _write_json(self.path, {"day": self._today(), "used": used})
-            return used
+            used = self._used()
+            if budget is not None and used >= budget:
+                return None
+            _write_json(self.path, {"day": self._today(), "used": used + n})
+            return used + n
 
     def _used(self) -> int:
         data = _read_json(self.path)

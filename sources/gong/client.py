@@ -589,8 +589,11 @@ class GongClient:
             if self.stop_reason is not None:
                 raise GongStopRun(self.stop_reason)
             budget = self.settings.daily_budget
-            used = self.ledger.used_today() if self.ledger else self.requests_used
-            if budget is not None and used >= budget:
+            if self.ledger:
+                spent = self.ledger.spend(budget=budget) is None
+            else:
+                spent = budget is not None and self.requests_used >= budget
+            if spent:
                 self.stop_reason = (
                     f"The daily request budget of {budget} requests is spent; the run stopped and kept the "
                     "work it had completed: run it again after midnight UTC or raise SOURCES__GONG__DAILY_BUDGET."
@@ -598,8 +601,6 @@ class GongClient:
                 raise GongStopRun(self.stop_reason)
             self.requests_used += 1
             self.request_counts[path] += 1
-            if self.ledger:
-                self.ledger.spend()
 
     def _backoff(self, attempt: int) -> float:
         return min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
