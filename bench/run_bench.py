@@ -567,7 +567,7 @@ def _option_value(text: str) -> Any:
 
 
 def render(runs: dict[str, Run], mach: dict[str, Any], args: argparse.Namespace, total_s: float) -> str:
-    from sources.gong.client import RateLimiter  # its margin, for the overhead figure
+    from sources.gong.limiter import RateLimiter  # its margin, for the overhead figure
 
     lines: list[str] = []
     w = lines.append

@@ -16,8 +16,8 @@ from sources.gong.client import (
     GongAuthError,
     GongClient,
     GongStopRun,
-    RateLimiter,
 )
+from sources.gong.limiter import RateLimiter
 from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, GongFixture
 
 CALLS_BODY = {"filter": {"fromDateTime": "2026-10-26T00:00:00+00:00", "toDateTime": "2026-11-01T12:00:00+00:00"}}
@@ -286,7 +286,7 @@ def test_a_request_that_leaves_late_pushes_the_next_turns_back() -> None:
 
 
 def test_the_clients_session_tells_the_limiter_when_each_request_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sources.gong import client as client_module
+    from sources.gong import limiter as limiter_module
 
     marks: list[list[float]] = []
     limiter = RateLimiter(3)
@@ -301,8 +301,8 @@ def test_the_clients_session_tells_the_limiter_when_each_request_leaves(monkeypa
 
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", fake_send)
     client = GongClient("https://example.gong.test/", ACCESS_KEY, ACCESS_KEY_SECRET, limiter=limiter)
-    assert isinstance(client._session.get_adapter("https://example.gong.test/v2"), client_module._StampOnSend)
+    assert isinstance(client._session.get_adapter("https://example.gong.test/v2"), limiter_module._StampOnSend)
     client.request("GET", "/v2/workspaces")
     client.request("GET", "/v2/workspaces")
     assert len(marks) == 2 and marks[0][0] > 0, "each request re-stamped once, as it left"
-    assert getattr(client_module._SENDING, "mark", None) is None, "no stamp left behind for another request"
+    assert getattr(limiter_module.SENDING, "mark", None) is None, "no stamp left behind for another request"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from simulator import GongSimulator
-from sources.gong.client import ClientSettings, GongClient, RateLimiter
+from sources.gong.client import ClientSettings, GongClient
+from sources.gong.limiter import RateLimiter
 from tests.conftest import ACCESS_KEY, ACCESS_KEY_SECRET, Warehouse, sim_config, synced
 
 PATHS = ["/v2/users", "/v2/workspaces", "/v2/settings/trackers", "/v2/settings/scorecards"]
