@@ -5,7 +5,7 @@ Syncs every resource (opt-in ones too) from the local simulator into a scratch D
 real pipeline, exports the resulting dlt schema, and writes the catalog of tables with a picture of
 how they join. The dbt sources are written from the contract and the catalog, so their descriptions
 cannot drift from what the sync loads; docs/models.md from the dbt project's manifest
-(`pipelines.models.models_markdown`). Run it after adding an endpoint; `tests/test_schema_contract.py`
+(`pipelines.models_docs.models_markdown`). Run it after adding an endpoint; `tests/test_schema_contract.py`
 then guards what was promised: an existing column may never disappear or change type (new columns are
 fine). `--dbt-only` regenerates the last two from the contract as it is, without a sync.
 """
@@ -313,7 +313,7 @@ def write_dbt_files() -> list[Path]:
     returns the files written."""
     import yaml
 
-    from pipelines.models import write_models_doc
+    from pipelines.models_docs import write_models_doc
 
     DBT_SOURCES.write_text(dbt_sources_yaml(yaml.safe_load(CONTRACT.read_text())))
     return [DBT_SOURCES, write_models_doc()]

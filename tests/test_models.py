@@ -24,12 +24,9 @@ import yaml
 from pipelines.errors import UsageError, UserError
 from pipelines.export_schema import CONTRACT, DBT_SOURCES, dbt_sources_yaml
 from pipelines.gong_pipeline import SyncResult, run_sync
-from pipelines.models import (
-    MARTS,
+from pipelines.models import MARTS, ModelsResult, build_models, mart_questions
+from pipelines.models_docs import (
     MODELS_DOC,
-    ModelsResult,
-    build_models,
-    mart_questions,
     models_markdown,
     project_manifest,
     readme_models_block,
