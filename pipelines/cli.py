@@ -130,6 +130,9 @@ def print_summary(result: Any, out: Any = None) -> None:
     width = max([len(t) for t in result.row_counts] + [10])
     for table, count in sorted(result.row_counts.items()):
         w(f"    {table:<{width}}  {count:>9,}\n")
+    if result.rejected:
+        w(f"  set aside: {plural(result.rejected, 'record')} Gong sent that could not be loaded as the contract says "
+          f"(SELECT endpoint, record_id, reason FROM {result.dataset}._gong_rejected)\n")
     w(f"  Gong requests: {result.requests_used:,}"
       + (f" (daily budget left: {result.budget_left:,})" if result.budget_left is not None else "") + "\n")
     for path, count in sorted(result.request_counts.items()):

@@ -48,6 +48,11 @@ class SyncResult:
     pending_loaded: int = 0
     elapsed_s: Optional[float] = None
 
+    @property
+    def rejected(self) -> int:
+        """Records set aside in `_gong_rejected` (sources/gong/gate.py): Gong sent them, they cannot load."""
+        return self.row_counts.get("_gong_rejected", 0)
+
 
 def run_sync(
     resources: Sequence[str],

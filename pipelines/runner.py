@@ -41,6 +41,9 @@ class SyncRunner:
         self.resources = list(resources)
         self.destination = destination
         self.options = dict(options)
+        # The records the source's row gates set aside (sources/gong/gate.py), loaded with each unit.
+        self.rejected: list[dict[str, Any]] = []
+        self.options["rejected"] = self.rejected
         self.chunk_pages = chunk_pages
         self.result = result
         self.own_client = self.options.get("client") is None
@@ -205,8 +208,14 @@ class SyncRunner:
         return source
 
     def _extract(self, source: Any) -> None:
+        from sources.gong.gate import rejected_resource
+
         self.pipeline.extract(self._with_file_formats(source), refresh=self.refresh)
         self.refresh = None
+        if self.rejected:
+            # Into the source's schema, with the unit's own rows (normalized and loaded together).
+            self.pipeline.extract(rejected_resource(self.rejected), schema=source.schema)
+            self.rejected.clear()
 
     def _normalize_and_load(self) -> None:
         info = self.pipeline.normalize(workers=NORMALIZE_WORKERS)

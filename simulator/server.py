@@ -143,6 +143,7 @@ class GongSimulator:
         self._path_counts: Counter[str] = Counter()
         self._private_transcript_ids: list[str] = []
         self._overrides: dict[str, JSON] = {}
+        self._stray_transcripts: list[str] = []
         self._deleted: set[str] = set()
         self._recent: deque[float] = deque()
         self._rate_limited = 0  # requests answered 429 because of the per-second rate
@@ -244,14 +245,23 @@ class GongSimulator:
 
     def edit_call(self, call_id: str, parties: list[JSON] | None = None,
                   trackers: list[JSON] | None = None, topics: list[JSON] | None = None,
-                  title: str | None = None) -> None:
-        """Replace parts of a call; later responses show the edit."""
+                  title: str | None = None, meta_data: JSON | None = None,
+                  null_lists: tuple[str, ...] = ()) -> None:
+        """Replace parts of a call; later responses show the edit. `meta_data` fields replace the call's
+        (a None value sends null, as a bad record would); `null_lists` ("parties", "trackers"...) sends
+        those lists as null."""
         if call_id not in self.data.by_id:
             raise KeyError(call_id)
         edits = {k: v for k, v in {"parties": parties, "trackers": trackers, "topics": topics,
-                                   "title": title}.items() if v is not None}
+                                   "title": title, "metaData": meta_data}.items() if v is not None}
+        edits.update({name: None for name in null_lists})
         with self._lock:
             self._overrides.setdefault(call_id, {}).update(edits)
+
+    def add_stray_transcript(self, call_id: str) -> None:
+        """The next transcript answer also holds a transcript of `call_id`, a call it was not asked for."""
+        with self._lock:
+            self._stray_transcripts.append(call_id)
 
     def delete_call(self, call_id: str) -> None:
         """Delete a call: it disappears from every endpoint from now on."""
@@ -586,8 +596,12 @@ class GongSimulator:
             raise ApiError(404, "No calls found corresponding to the provided filters")
         key = _filter_key("/v2/calls/transcript", {"filter": flt})
         page, records = self._page(calls, body.get("cursor"), key)
-        return {"records": records,
-                "callTranscripts": [{"callId": c.id, "transcript": self.data.transcript(c)} for c in page]}
+        answer = [{"callId": c.id, "transcript": self.data.transcript(c)} for c in page]
+        with self._lock:
+            strays, self._stray_transcripts = self._stray_transcripts, []
+        answer += [{"callId": cid, "transcript": [{"speakerId": "1", "topic": None, "sentences": [
+            {"start": 0, "end": 900, "text": "A sentence of a call nobody asked for."}]}]} for cid in strays]
+        return {"records": records, "callTranscripts": answer}
 
     # ------------------------------------------------------------ rendering
     def _render_call(self, meta: CallMeta, selector: JSON, now: datetime) -> JSON:
@@ -597,6 +611,7 @@ class GongSimulator:
         meta_data = dict(body["metaData"])
         if "title" in edits:
             meta_data["title"] = edits["title"]
+        meta_data.update(edits.get("metaData") or {})
         out: JSON = {"metaData": meta_data}
         ctx = selector.get("context") or "None"
         if ctx == "Extended":

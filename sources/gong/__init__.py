@@ -33,6 +33,8 @@ from dlt.sources import DltResource
 from .catalog import BY_NAME, CATALOG, Endpoint
 from .client import ClientSettings, GongClient, GongConfigError, GongError, GongStopRun
 from .feed import CallsFeed, Chunk, Page
+from .gate import RowGate
+from .pii import PiiConfiguration, PiiPolicy, PiiSettingsError
 from .rows import records_to_rows, transcript_rows
 from .settings import (
     DEFAULT_DAILY_BUDGET,
@@ -104,6 +106,8 @@ def gong_source(
     seen_call_ids: Any = None,
     now: Optional[str] = None,
     chunk: Optional[Chunk] = None,
+    pii: Optional[PiiConfiguration] = None,
+    rejected: Optional[list[dict[str, Any]]] = None,
 ) -> Sequence[DltResource]:
     """Returns every Gong resource, reading through `client` or a client built from the credentials.
 
@@ -118,9 +122,19 @@ def gong_source(
     `now` pins the present moment of the run (an open end, the state's ceiling); default: when a
     resource starts reading. `chunk`, pages of calls a `CallsFeed` read (with what follows them), is what
     the calls resource and its followers load; without it, the calls resource reads its window itself.
+    `pii` (`[sources.gong.pii]`) keeps, hashes or drops each group of personal data before it is loaded
+    (pii.py); every page passes a `RowGate` (gate.py), which sets the records it cannot load aside:
+    into `rejected`, a list, when given (run_sync loads it into `_gong_rejected`), else counted and logged.
     """
+    try:
+        policy = PiiPolicy.from_config(pii)
+    except PiiSettingsError as exc:
+        raise GongConfigError(str(exc)) from None
+    contract: dict[str, Any] = {}
     if use_contract:
         apply_contract(dlt.current.source_schema())
+        if CONTRACT_PATH.exists():
+            contract = _read_contract(str(CONTRACT_PATH), CONTRACT_PATH.stat().st_mtime_ns).get("tables") or {}
     if client is None:
         client = make_client(base_url, access_key, access_key_secret, bearer_token,
                              rate_limit, daily_budget, max_retry_after_s)
@@ -128,13 +142,14 @@ def gong_source(
     overrides = _lookback_overrides(lookback_days_by_resource)
     resources: dict[str, DltResource] = {}
     calls = _CallsRead(client, chunk, include_media, seen_call_ids)
+    gates = {e.name: RowGate(e, policy, contract.get(e.name), rejected) for e in CATALOG}
     for endpoint in CATALOG:
         parent = resources[endpoint.parent] if endpoint.parent else None
         own_window = window
         if endpoint.name in overrides:
             own_window = replace(window, lookback=pendulum.duration(seconds=int(overrides[endpoint.name] * 86400)))
             own_window.validate()
-        resources[endpoint.name] = _build_resource(client, endpoint, own_window, parent, calls)
+        resources[endpoint.name] = _build_resource(client, endpoint, own_window, parent, calls, gates[endpoint.name])
     for endpoint in CATALOG:
         resources[endpoint.name].selected = endpoint.default
     return list(resources.values())
@@ -235,31 +250,32 @@ def _hints(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _build_resource(client: GongClient, endpoint: Endpoint, window: SyncWindow, parent: Optional[DltResource],
-                    calls: _CallsRead) -> DltResource:
+                    calls: _CallsRead, gate: RowGate) -> DltResource:
     if endpoint.name == "calls":
-        return dlt.resource(_calls_reader(client, endpoint, window, calls), **_hints(endpoint))()
+        return dlt.resource(_calls_reader(client, endpoint, window, calls, gate), **_hints(endpoint))()
     if endpoint.follows_calls:
-        return dlt.transformer(_follower_reader(client, endpoint, calls), data_from=parent, **_hints(endpoint))
+        return dlt.transformer(_follower_reader(client, endpoint, calls, gate), data_from=parent, **_hints(endpoint))
     if endpoint.per_manager:
-        return dlt.transformer(_coaching_reader(client, endpoint, window), data_from=parent, **_hints(endpoint))
+        return dlt.transformer(_coaching_reader(client, endpoint, window, gate), data_from=parent,
+                               **_hints(endpoint))
     if parent is not None:
         def read_children(parent_rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
             for parent_row in parent_rows:
                 values = {param: parent_row.get(field) for param, field in endpoint.parent_params.items()}
                 if any(v is None for v in values.values()):
                     continue
-                yield from _read_endpoint(client, endpoint, window, {k: str(v) for k, v in values.items()})
+                yield from _read_endpoint(client, endpoint, window, {k: str(v) for k, v in values.items()}, gate)
 
         return dlt.transformer(read_children, data_from=parent, **_hints(endpoint))
 
     def read_list() -> Iterator[list[dict[str, Any]]]:
-        yield from _read_endpoint(client, endpoint, window, {})
+        yield from _read_endpoint(client, endpoint, window, {}, gate)
 
     return dlt.resource(read_list, **_hints(endpoint))()
 
 
 def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
-                   parent_values: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+                   parent_values: dict[str, str], gate: RowGate) -> Iterator[Any]:
     """Reads every request of one endpoint (per partition and window step) and yields pages of rows.
 
     A window's state advances only when all of its requests completed; a clean stop (quota) ends the
@@ -289,13 +305,15 @@ def _read_endpoint(client: GongClient, endpoint: Endpoint, window: SyncWindow,
                 body = {**endpoint.body, **({"aggregationPeriod": ctx["period"]} if "period" in ctx else {})}
                 for page in client.list_pages(endpoint.method, endpoint.path, endpoint.data_key, filters, body=body,
                                               query=endpoint.query):
-                    rows = _rows(endpoint, page, ctx)
+                    rows = gate.rows(_rows(endpoint, page, ctx))
                     count += len(rows)
                     if rows:
                         yield rows
         except GongStopRun as exc:
             client.stop(str(exc))
             return
+        finally:
+            gate.report()
         if plan is not None and client.stop_reason is None and plan.new_state:
             windows[state_key] = plan.new_state
         # Per-parent reads (one per folder, profile, user...) would flood the progress output.
@@ -337,7 +355,8 @@ class _CallsRead:
         return queue.popleft() if queue else None
 
 
-def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, calls: _CallsRead) -> Any:
+def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, calls: _CallsRead,
+                  gate: RowGate) -> Any:
     """The calls resource: the rows of the pages of calls the feed read (its chunk, or the window read here),
     each call once per extract. The calls state advances with the window's last chunk, once the window was
     read to its end and everything that follows its pages was read too."""
@@ -362,12 +381,14 @@ def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, ca
         try:
             for chunk in chunks:
                 for page in chunk:
-                    rows = [row for row in page.rows if str(row.get("id")) not in seen]
-                    seen.update(str(row.get("id")) for row in rows)
-                    synced, private = synced + len(rows), private + page.private
+                    rows = [row for row in page.rows if row.get("id") is None or str(row["id"]) not in seen]
+                    seen.update(str(row["id"]) for row in rows if row.get("id") is not None)
+                    good = gate.rows(rows)
+                    synced, private = synced + len(good), private + page.private
                     if rows:
                         calls.handed(page)
-                        yield rows
+                    if good:
+                        yield good
                 logger.info("calls: %s (%d private skipped)", _plural(synced, "call"), private)
                 if chunk.last:
                     if client.stop_reason is None and chunk.followed():
@@ -375,20 +396,21 @@ def _calls_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, ca
                                                                now).isoformat()
                         state["last_window"] = [chunk.start.isoformat(), chunk.end.isoformat()]
         finally:
+            gate.report()
             if feed is not None:
                 feed.close()
 
     return read_calls
 
 
-def _follower_reader(client: GongClient, endpoint: Endpoint, calls: _CallsRead) -> Any:
+def _follower_reader(client: GongClient, endpoint: Endpoint, calls: _CallsRead, gate: RowGate) -> Any:
     """A resource that follows the calls (transcripts, call access): for each page of calls, the rows of
     what the feed read for it."""
 
-    def to_rows(records: Any) -> Any:
+    def to_rows(records: Any, asked: list[str]) -> Any:
         if endpoint.decode is None:
-            return _rows(endpoint, records, {})
-        table = transcript_rows(records)
+            return gate.rows(_rows(endpoint, records, {}))
+        table = gate.transcripts(transcript_rows(records), asked)
         # dlt stamps the rows it normalizes with their load id, not Arrow tables (unless configured to):
         # stamped here, so the sentences carry it like every other row.
         load_id = dlt.current.load_package_state()["load_id"]
@@ -401,16 +423,18 @@ def _follower_reader(client: GongClient, endpoint: Endpoint, calls: _CallsRead) 
             return
         try:
             for records in page.answers(endpoint.name):
-                rows = to_rows(records)
+                rows = to_rows(records, page.ids)
                 if len(rows):
                     yield rows
         except GongStopRun as exc:
             client.stop(str(exc))
+        finally:
+            gate.report()
 
     return read_for_calls
 
 
-def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow) -> Any:
+def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow, gate: RowGate) -> Any:
     """Coaching is listed per manager and workspace: managers are the users others report to."""
     seen: set[str] = set()
     workspaces: list[str] = []
@@ -431,6 +455,6 @@ def _coaching_reader(client: GongClient, endpoint: Endpoint, window: SyncWindow)
         for workspace_id in workspaces:
             for manager_id in managers:
                 yield from _read_endpoint(client, endpoint, window,
-                                          {"workspace-id": workspace_id, "manager-id": manager_id})
+                                          {"workspace-id": workspace_id, "manager-id": manager_id}, gate)
 
     return read_coaching

@@ -145,8 +145,10 @@ class Chunk:
         return self.last and self.complete and self.reads.wait()
 
 
-def call_id(call: dict[str, Any]) -> str:
-    return str((call.get("metaData") or {}).get("id"))
+def call_id(call: dict[str, Any]) -> Optional[str]:
+    """A call's id as text; None for a record without one (the row gate sets it aside)."""
+    value = (call.get("metaData") or {}).get("id")
+    return None if value is None or value == "" else str(value)
 
 
 class _End:
@@ -335,7 +337,7 @@ class CallsFeed:
                 self._page_sizes[index] = max(1, int(paging.get("currentPageSize") or len(records)))
                 self._cond.notify_all()
         kept = [c for c in records if not self.client.is_private(c)]
-        page_ids = [call_id(c) for c in kept]
+        page_ids = [i for i in map(call_id, kept) if i is not None]
         if self.seen_call_ids is not None:
             self.seen_call_ids.update(page_ids)
         rows = self._rows_pool.submit(records_to_rows, BY_NAME["calls"].row, kept, {"includeMedia": self.include_media})
