@@ -185,11 +185,39 @@ def catalog_markdown(schema: Any) -> str:
             parent_key = _business_key(child, tables[child])
             what = child[len(root) + 2:].replace("__", " → ")
             lines.append(f"| `{child}` | {parent_key} | an item of {what} | {root} | same |")
+    lines += ["", "## Records set aside", "",
+              "`_gong_rejected` holds the records gong-sync could not load as this contract says",
+              "(sources/gong/gate.py): one row per record and reason, with `endpoint`, `record_id` (where it has one),",
+              "`reason` and `record` (the row as JSON, after the personal-data policy), merged on `record_key` so a",
+              "record read again is stored once. A record without its key, with a value of the wrong type for its",
+              "column, or a transcript of a call that was not asked for goes there; an enum value the contract does",
+              "not know and a null list load as they are.",
+              "", "## Personal data", "",
+              "`[sources.gong.pii]` keeps, hashes (`sha256:` + salted SHA-256) or drops each group before it is",
+              "loaded (sources/gong/pii.py). The columns each group covers:", ""]
+    lines += _pii_lines()
     lines += ["", "## How the tables join", "", "```mermaid", "erDiagram"]
     for a, b, label in _relations(tables):
         lines.append(f'    {a} ||--o{{ {b} : "{label}"')
     lines += ["```", ""]
     return "\n".join(lines)
+
+
+def _pii_lines() -> list[str]:
+    from sources.gong.pii import CRM_FIELD_TABLES, policy_columns
+
+    crm = ", ".join(f"`{t}.value`" for t, _ in CRM_FIELD_TABLES)
+    notes = {"emails": f"; in {crm}: a value that is an e-mail address",
+             "phones": f"; in {crm}: the value of a field named like phone, mobile or fax",
+             "names": f"; in {crm}: the value of a name field of a User, Contact or Lead object",
+             "transcript_text": ""}
+    lines = ["| group | columns |", "| --- | --- |"]
+    for group, columns in policy_columns().items():
+        lines.append(f"| `{group}` | " + ", ".join(f"`{c}`" if " " not in c else f"`{c.split(' ', 1)[0]}` "
+                                                   f"{c.split(' ', 1)[1]}" for c in columns) + notes[group] + " |")
+    lines += ["", "Free text is not scanned: a call's title, its brief, key points, highlights and comments, and",
+              "library folder names can hold a name or an address as the people who wrote them put it there."]
+    return lines
 
 
 def join_key(name: str, table: dict[str, Any]) -> tuple[str, ...]:
