@@ -192,6 +192,9 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The `gong-sync` console script; returns the process exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["erase"]:
+        return erase_command(words[1:])
     from pipelines import gong_pipeline
     from pipelines.config_files import check_settings_files, exposed_secrets
 
@@ -241,6 +244,30 @@ def _transform(args: argparse.Namespace) -> int:
         print(f"gong-sync: the sync is loaded, but the models were not built: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
     print("\n" + models_summary(built))
+    return EXIT_OK
+
+
+def erase_command(argv: Sequence[str]) -> int:
+    """`gong-sync erase --email ADDRESS --phone NUMBER ...` (pipelines/erase.py): erases one person from the
+    warehouse and prints what it removed; exit 2 for a bad or missing argument, 1 for anything else to fix."""
+    from pipelines.config_files import check_settings_files
+    from pipelines.erase import build_parser as build_erase_parser
+    from pipelines.erase import erase, erasure_summary
+
+    try:
+        args = build_erase_parser().parse_args(argv)
+        configure_logging(args.verbose, args.quiet)
+        check_settings_files()
+        result = erase(args.destination, args.dataset, emails=args.email, phones=args.phone, dry_run=args.dry_run,
+                       pipeline_name=args.pipeline_name, pipelines_dir=args.pipelines_dir)
+    except UserError as exc:
+        print(f"gong-sync: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        print("gong-sync: interrupted; the table being erased was left as it was, run again to finish.",
+              file=sys.stderr)
+        return 130
+    print(erasure_summary(result))
     return EXIT_OK
 
 
