@@ -127,8 +127,18 @@ def step_message_generic(exc: BaseException, destination: Any, step: str = "run"
     from dlt.load.exceptions import LoadClientJobFailed, LoadClientJobRetry
 
     causes = root_causes(exc)
+    lost = None if any(isinstance(e, DestinationConnectionError) for e in causes) else next(
+        (e for e in causes if any(c.__name__ == "OperationalError" for c in type(e).__mro__)), None)
+    if lost is not None and step == "load":
+        # The connection was open (dlt says so when opening one fails) and went away under a load: killed, or
+        # the server restarted. dlt retries such a job; what it could not finish waits in its package.
+        return scrub(
+            f"The {destination} destination lost the connection in the middle of the load "
+            f"({str(lost).splitlines()[0][:200]}): what was loaded before is kept, the package is kept and the "
+            "next run loads it again; check that the database is running and run again."
+        )
     for e in causes:
-        if isinstance(e, DestinationConnectionError) or type(e).__name__ in ("OperationalError",):
+        if isinstance(e, DestinationConnectionError) or e is lost:
             return scrub(
                 f"Could not connect to the {destination} destination ({str(e).splitlines()[0][:200]}): check "
                 f"that it is running and DESTINATION__{str(destination).upper()}__CREDENTIALS."

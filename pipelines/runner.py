@@ -15,7 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from pipelines.errors import UserError, deepest_cause, setting_error, step_message, step_message_generic, user_message
+from pipelines.errors import (
+    UserError,
+    deepest_cause,
+    scrub,
+    setting_error,
+    step_message,
+    step_message_generic,
+    user_message,
+)
 
 logger = logging.getLogger("gong_sync.pipeline")
 
@@ -24,6 +32,35 @@ logger = logging.getLogger("gong_sync.pipeline")
 # calls at 3 requests/second: 1.12-1.14 of requests/3 with 2 workers, 1.19-1.24 with none; rate limit off,
 # 128 against 117 calls/s (bench/RESULTS.md).
 NORMALIZE_WORKERS = 2
+
+
+class LoadJobRetryNote(logging.Filter):
+    """Turns dlt's log of a load job it retries (a traceback, then the traceback again as the retry's message)
+    into one progress line, e.g. when the destination dropped the connection; when dlt gives up, the run ends
+    in one sentence (pipelines/errors.py), and dlt's warning that the package was not fully loaded is dropped.
+
+    Matches dlt 1.x's wording ("Transient exception in job <id> in file ...", "Job for <id> retried in load
+    ...", "Package <id> was not fully loaded"); worded otherwise, dlt's own lines show again, nothing else
+    changes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Transient exception in job "):
+            table = message[len("Transient exception in job "):].split(".", 1)[0]
+            error = record.exc_info[1] if record.exc_info else None
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            logger.info("the destination failed to load %s (%s); retrying", table, scrub(reason))
+            return False
+        return not (message.startswith("Job for ") and " retried in load " in message) and \
+            not (message.startswith("Package ") and " was not fully loaded" in message)
+
+
+def note_load_job_retries() -> None:
+    """Installs `LoadJobRetryNote` on dlt's logger (once)."""
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(f, LoadJobRetryNote) for f in dlt_logger.filters):
+        dlt_logger.addFilter(LoadJobRetryNote())
 
 
 class SyncRunner:
@@ -52,6 +89,7 @@ class SyncRunner:
         except Exception as exc:  # dlt wraps errors raised while resolving the configuration
             raise setting_error(exc) from None
         note_destination_switches()
+        note_load_job_retries()
         try:
             self.pipeline = dlt.pipeline(pipeline_name=pipeline_name,
                                          destination=make_destination(destination, dataset, pipeline_name),
