@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES,
                         help="load a window's calls in chunks of at most this many pages of 100 calls (with "
                         f"their transcripts) while the rest is read (default {DEFAULT_CHUNK_PAGES}; 0 = whole windows)")
+    parser.add_argument("--max-requests-per-day", type=int, default=None, metavar="N",
+                        help="the share of the company's 10,000 daily Gong requests this sync may spend, counted with "
+                        "every run of the day (default: SOURCES__GONG__DAILY_BUDGET, 10000); `gong-sync plan` says "
+                        "how many days a backfill takes under it")
     parser.add_argument("--full-refresh", action="store_true",
                         help="drop the synced tables and state first and sync again from the start date")
     parser.add_argument("--destination", default=os.environ.get("GONG_SYNC_DESTINATION", "duckdb"),
@@ -195,6 +199,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["erase"]:
         return erase_command(words[1:])
+    if words[:1] == ["plan"]:
+        return plan_command(words[1:])
     from pipelines import gong_pipeline
     from pipelines.config_files import check_settings_files, exposed_secrets
 
@@ -214,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
             pipelines_dir=args.pipelines_dir, reconcile=args.reconcile, reconcile_days=args.reconcile_days,
             window_days=args.window_days, drop_pending=args.drop_pending, window_requests=args.window_requests,
-            chunk_pages=args.chunk_pages)
+            chunk_pages=args.chunk_pages, max_requests_per_day=args.max_requests_per_day)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
@@ -268,6 +274,64 @@ def erase_command(argv: Sequence[str]) -> int:
               file=sys.stderr)
         return 130
     print(erasure_summary(result))
+    return EXIT_OK
+
+
+def build_plan_parser() -> argparse.ArgumentParser:
+    """The parser of `gong-sync plan`."""
+    from pipelines.gong_pipeline import DEFAULT_WINDOW_DAYS, DEFAULT_WINDOW_REQUESTS
+
+    parser = _Parser(prog="gong-sync plan",
+                     description="Plan a backfill without syncing: ask Gong for the counts (a few requests) and print "
+                     "the requests, days and sending time the sync of the range will take.",
+                     epilog="Exit codes: 0 done, 1 error, 2 bad arguments.")
+    parser.add_argument("--start", required=True, help="the backfill's start (YYYY-MM-DD or ISO date-time, UTC)")
+    parser.add_argument("--end", default=None, help="its end, exclusive (default: now)")
+    parser.add_argument("--resources", default=None, help="comma-separated resources (default: the sync's)")
+    parser.add_argument("--max-requests-per-day", type=int, default=None, metavar="N",
+                        help="the share of the company's daily requests the backfill may spend (default: the daily "
+                        "budget, SOURCES__GONG__DAILY_BUDGET)")
+    parser.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS, help="as for the sync")
+    parser.add_argument("--window-requests", type=int, default=DEFAULT_WINDOW_REQUESTS, help="as for the sync")
+    parser.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state and the company's "
+                        "daily ledger (default: ~/.dlt)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def plan_command(argv: Sequence[str]) -> int:
+    """`gong-sync plan --start DATE ...` (pipelines/backfill.py): prints what a backfill will cost."""
+    from pipelines.backfill import format_plan, plan_backfill
+    from pipelines.config_files import check_settings_files
+    from pipelines.errors import setting_error
+    from sources.gong import GongError, make_client
+    from sources.gong.budget import attach_company_limits
+
+    try:
+        args = build_plan_parser().parse_args(argv)
+        configure_logging(args.verbose, False)
+        check_settings_files()
+        resources = parse_resources(args.resources)
+        try:
+            client = make_client()
+        except Exception as exc:  # dlt wraps errors raised while resolving the configuration
+            raise setting_error(exc) from None
+        try:
+            attach_company_limits(client, args.pipelines_dir)
+            plan = plan_backfill(client, resources, args.start, args.end, window_days=args.window_days,
+                                 window_requests=args.window_requests, max_requests_per_day=args.max_requests_per_day)
+        except GongError as exc:
+            raise setting_error(exc) from None
+        finally:
+            client.close()
+    except UserError as exc:
+        print(f"gong-sync: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
+    print(format_plan(plan))
+    share = f" --max-requests-per-day {args.max_requests_per_day}" if args.max_requests_per_day else ""
+    print(f"To run it: gong-sync --start {args.start}{' --end ' + args.end if args.end else ''}{share}"
+          + (f" --resources {args.resources}" if args.resources else "")
+          + (" (each day, until it has caught up)" if plan.days > 1 else ""))
     return EXIT_OK
 
 

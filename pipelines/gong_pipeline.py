@@ -71,6 +71,7 @@ def run_sync(
     drop_pending: bool = False,
     window_requests: int = DEFAULT_WINDOW_REQUESTS,
     chunk_pages: int = DEFAULT_CHUNK_PAGES,
+    max_requests_per_day: Optional[int] = None,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError (UsageError for a bad argument or setting) with
     one sentence for the user.
@@ -82,7 +83,9 @@ def run_sync(
     about `window_requests` requests that each load and commit on their own, and each window's calls load
     in chunks of `chunk_pages` pages. `reconcile` re-reads `reconcile_days` and deletes the calls Gong no
     longer returns there. `drop_pending` discards what an interrupted run left unloaded instead of loading
-    it (its windows are read again, as their state never committed).
+    it (its windows are read again, as their state never committed). `max_requests_per_day` is the share of
+    the company's daily requests this sync may spend, counted with every other run of the company's day (the
+    daily budget, SOURCES__GONG__DAILY_BUDGET, when not given); a run that reaches it stops early.
 
     Holds a lock so that two runs of the same pipeline never overlap, and counts every request in the
     company's daily ledger (kept beside dlt's pipelines), so the budget spans the runs of a day.
@@ -91,16 +94,20 @@ def run_sync(
 
     from pipelines.run_lock import RunLock, RunLockedError
     from pipelines.runner import SyncRunner
-    from sources.gong import GongError
+    from sources.gong import GongError, GongStopRun
 
     began = time.monotonic()
     check_arguments(resources, start, end, window_days, window_requests, chunk_pages, reconcile_days)
+    if max_requests_per_day is not None and max_requests_per_day <= 0:
+        raise UsageError(f"--max-requests-per-day {max_requests_per_day} must be more than 0.")
     pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
     result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name", destination)))
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
             runner = SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir, source_options or {},
                                 chunk_pages, progress, result)
+            if max_requests_per_day is not None:
+                runner.client.settings.daily_budget = max_requests_per_day
             try:
                 runner.run(start, end, full_refresh, reconcile, reconcile_days, window_days, drop_pending,
                            window_requests)
@@ -108,6 +115,8 @@ def run_sync(
                 runner.close()
     except RunLockedError as exc:
         raise UserError(str(exc)) from None
+    except GongStopRun as exc:  # before the first window loaded (e.g. the day's share spent by earlier runs)
+        result.stop_reason = str(exc)
     except GongError as exc:
         raise setting_error(exc) from None
     result.elapsed_s = time.monotonic() - began

@@ -339,11 +339,11 @@ class SyncRunner:
         from dlt.common.configuration.exceptions import ConfigurationException
         from dlt.pipeline.exceptions import PipelineStepFailed
 
-        from sources.gong import GongError
+        from sources.gong import GongError, GongStopRun
 
         try:
             return step()
-        except UserError:
+        except (UserError, GongStopRun):  # a spent budget stops the run early: run_sync says so (exit 3)
             raise
         except PipelineStepFailed as exc:
             raise UserError(step_message(exc)) from None

@@ -412,7 +412,8 @@ class GongClient:
             if spent:
                 self.stop_reason = (
                     f"The daily request budget of {budget} requests is spent; the run stopped and kept the "
-                    "work it had completed: run it again after midnight UTC or raise SOURCES__GONG__DAILY_BUDGET."
+                    "work it had completed: run it again after midnight UTC, or give it a larger share "
+                    "(--max-requests-per-day, SOURCES__GONG__DAILY_BUDGET)."
                 )
                 raise GongStopRun(self.stop_reason)
             self.requests_used += 1
