@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reconcile", action="store_true",
                         help="re-read the last --reconcile-days and delete the calls Gong no longer returns "
                         "(deleted or made private), with their child rows and transcripts; weekly is enough")
+    parser.add_argument("--soft-delete", action="store_true",
+                        help="with --reconcile: keep the vanished calls and their rows, marked is_deleted with the "
+                        "time (deleted_at), instead of deleting them")
     parser.add_argument("--reconcile-days", type=float, default=DEFAULT_RECONCILE_DAYS,
                         help=f"days a reconcile run re-reads (default {DEFAULT_RECONCILE_DAYS:g})")
     parser.add_argument("--window-days", type=float, default=DEFAULT_WINDOW_DAYS,
@@ -127,7 +130,9 @@ def print_summary(result: Any, out: Any = None) -> None:
         w(f"  first loaded {plural(result.pending_loaded, 'package')} an interrupted run had left behind\n")
     if result.deleted_calls is not None:
         w(f"  reconcile: {plural(result.deleted_calls, 'call')} Gong no longer returns "
-          f"{'was' if result.deleted_calls == 1 else 'were'} deleted with all their rows\n")
+          f"{'was' if result.deleted_calls == 1 else 'were'} "
+          + ("marked deleted (is_deleted, deleted_at) with all their rows\n" if result.soft_delete
+             else "deleted with all their rows\n"))
     w("  rows loaded per table:\n")
     if not result.row_counts:
         w("    (no rows)\n")
@@ -220,7 +225,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
             pipelines_dir=args.pipelines_dir, reconcile=args.reconcile, reconcile_days=args.reconcile_days,
             window_days=args.window_days, drop_pending=args.drop_pending, window_requests=args.window_requests,
-            chunk_pages=args.chunk_pages, max_requests_per_day=args.max_requests_per_day)
+            chunk_pages=args.chunk_pages, max_requests_per_day=args.max_requests_per_day,
+            soft_delete=args.soft_delete)
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR

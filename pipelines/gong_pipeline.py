@@ -47,6 +47,7 @@ class SyncResult:
     deleted_calls: Optional[int] = None
     pending_loaded: int = 0
     elapsed_s: Optional[float] = None
+    soft_delete: bool = False  # a reconcile marks the calls Gong no longer returns (is_deleted) instead
 
     @property
     def rejected(self) -> int:
@@ -72,6 +73,7 @@ def run_sync(
     window_requests: int = DEFAULT_WINDOW_REQUESTS,
     chunk_pages: int = DEFAULT_CHUNK_PAGES,
     max_requests_per_day: Optional[int] = None,
+    soft_delete: bool = False,
 ) -> SyncResult:
     """Runs one sync and returns what it did; raises UserError (UsageError for a bad argument or setting) with
     one sentence for the user.
@@ -85,7 +87,9 @@ def run_sync(
     longer returns there. `drop_pending` discards what an interrupted run left unloaded instead of loading
     it (its windows are read again, as their state never committed). `max_requests_per_day` is the share of
     the company's daily requests this sync may spend, counted with every other run of the company's day (the
-    daily budget, SOURCES__GONG__DAILY_BUDGET, when not given); a run that reaches it stops early.
+    daily budget, SOURCES__GONG__DAILY_BUDGET, when not given); a run that reaches it stops early. With
+    `soft_delete`, a reconcile marks the vanished calls and their rows (`is_deleted`, `deleted_at`) instead of
+    deleting them.
 
     Holds a lock so that two runs of the same pipeline never overlap, and counts every request in the
     company's daily ledger (kept beside dlt's pipelines), so the budget spans the runs of a day.
@@ -101,7 +105,10 @@ def run_sync(
     if max_requests_per_day is not None and max_requests_per_day <= 0:
         raise UsageError(f"--max-requests-per-day {max_requests_per_day} must be more than 0.")
     pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
-    result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name", destination)))
+    if soft_delete and not reconcile:
+        raise UsageError("--soft-delete marks what a reconcile finds: give --reconcile with it.")
+    result = SyncResult(dataset=dataset, destination=str(getattr(destination, "destination_name", destination)),
+                        soft_delete=soft_delete)
     try:
         with RunLock(Path(pipelines_dir) / f"{pipeline_name}.gong-sync.lock", pipeline_name):
             runner = SyncRunner(resources, destination, dataset, pipeline_name, pipelines_dir, source_options or {},

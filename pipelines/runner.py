@@ -159,8 +159,8 @@ class SyncRunner:
                 feed.close()
         if reconcile and seen is not None and not self.client.stop_reason:
             begin = windows[0].calls_start
-            self.result.deleted_calls = self._guard(
-                lambda: reconciling.delete_vanished_calls(self.pipeline, seen, begin, finish))
+            self.result.deleted_calls = self._guard(lambda: reconciling.delete_vanished_calls(
+                self.pipeline, seen, begin, finish, soft=self.result.soft_delete, now=now))
         self._summarize(windows)
         return self.result
 

@@ -303,3 +303,38 @@ def test_a_stop_at_a_windows_last_transcript_request_leaves_the_window_to_be_rea
     resumed = sync(gong, wh, window_days=10, start=None)
     assert resumed.stop_reason is None
     assert snapshot(wh) == snapshot(plain), "the next run read the window again: nothing is missing"
+
+
+@pytest.mark.sim(days=10, calls_per_day=8, sentences_per_call=4)
+def test_a_soft_reconcile_marks_vanished_calls_and_their_rows_and_keeps_the_first_time(
+        gong: GongFixture, warehouse: Warehouse) -> None:
+    sync(gong, warehouse, window_days=30)
+    before = snapshot(warehouse)
+    ids = sorted(r[0] for r in warehouse.query("SELECT id FROM {ds}.calls"))
+    assert gong.sim is not None
+    gong.sim.delete_call(ids[2])
+    result = sync(gong, warehouse, start=None, reconcile=True, reconcile_days=10, window_days=30, soft_delete=True)
+    assert result.deleted_calls == 1
+    after = snapshot(warehouse)
+    for table, rows in before.items():
+        assert Counter({r: n for r, n in after[table].items() if r in rows}) == rows, f"{table} lost rows"
+    marked = warehouse.query("SELECT id, deleted_at FROM {ds}.calls WHERE is_deleted")
+    assert [m[0] for m in marked] == [ids[2]] and marked[0][1] is not None
+    for table in ("calls__parties", "calls__trackers", "transcripts"):
+        total = warehouse.count(table, f"WHERE call_id = '{ids[2]}'")
+        assert total > 0 and warehouse.count(table, f"WHERE call_id = '{ids[2]}' AND is_deleted") == total, table
+        assert warehouse.count(table, "WHERE is_deleted") == total, f"{table}: only the vanished call is marked"
+    # Another reconcile finds nothing new and keeps the first time; a second vanished call gets its own.
+    gong.sim.delete_call(ids[5])
+    again = sync(gong, warehouse, start=None, reconcile=True, reconcile_days=10, window_days=30, soft_delete=True)
+    assert again.deleted_calls == 1
+    now_marked = dict(warehouse.query("SELECT id, deleted_at FROM {ds}.calls WHERE is_deleted"))
+    assert set(now_marked) == {ids[2], ids[5]} and now_marked[ids[2]] == marked[0][1]
+
+
+def test_soft_delete_without_reconcile_is_one_sentence(gong: GongFixture, duck: Warehouse) -> None:
+    from pipelines.errors import UsageError
+
+    with pytest.raises(UsageError, match="give --reconcile with it"):
+        sync(gong, duck, soft_delete=True)
+    assert gong.session.sent == []
