@@ -22,7 +22,7 @@ END = SIM_NOW.isoformat()
 
 
 @pytest.mark.sim(days=20, calls_per_day=40, users=30, private_ratio=0.1)
-def test_the_plan_counts_with_two_requests_and_matches_what_the_sync_spends(gong: GongFixture,
+def test_the_plan_counts_with_a_few_requests_and_matches_what_the_sync_spends(gong: GongFixture,
                                                                             duck: Warehouse) -> None:
     names = resource_names(default_only=True)
     planner = gong.client()
