@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--transform", action="store_true",
                         help="after the sync, build the dbt models (transform/) on the same warehouse, as `make "
                         "models` does (with --full-refresh, the models are rebuilt from scratch too)")
+    parser.add_argument("--all-accounts", action="store_true",
+                        help="sync every Gong account listed under [sources.gong.accounts.NAME], each into the "
+                        "dataset <--dataset>_NAME with a pipeline, state and lock of its own (README \"Several Gong "
+                        "accounts\"); a failure in one does not stop the others")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request (credentials never shown)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return parser
@@ -217,16 +221,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for warning in exposed_secrets():
             print(f"gong-sync: warning: {warning}", file=sys.stderr)
         resources = parse_resources(args.resources)
+        if args.all_accounts:
+            return _all_accounts(args, resources)
         if not args.quiet:
             print(f"Syncing {', '.join(resources)} from Gong into {args.destination} (dataset {args.dataset})...",
                   flush=True)
-        result = gong_pipeline.run_sync(
-            resources, start=args.start, end=args.end, full_refresh=args.full_refresh,
-            destination=args.destination, dataset=args.dataset, pipeline_name=args.pipeline_name,
-            pipelines_dir=args.pipelines_dir, reconcile=args.reconcile, reconcile_days=args.reconcile_days,
-            window_days=args.window_days, drop_pending=args.drop_pending, window_requests=args.window_requests,
-            chunk_pages=args.chunk_pages, max_requests_per_day=args.max_requests_per_day,
-            soft_delete=args.soft_delete)
+        result = gong_pipeline.run_sync(resources, dataset=args.dataset, pipeline_name=args.pipeline_name,
+                                        **_sync_arguments(args))
     except UserError as exc:
         print(f"gong-sync: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
@@ -240,6 +241,50 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if code != EXIT_OK:
             return code
     return EXIT_STOPPED_EARLY if result.stop_reason else EXIT_OK
+
+
+def _sync_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The run_sync arguments of the command line (but the dataset and pipeline name)."""
+    return dict(start=args.start, end=args.end, full_refresh=args.full_refresh, destination=args.destination,
+                pipelines_dir=args.pipelines_dir, reconcile=args.reconcile, reconcile_days=args.reconcile_days,
+                window_days=args.window_days, drop_pending=args.drop_pending, window_requests=args.window_requests,
+                chunk_pages=args.chunk_pages, max_requests_per_day=args.max_requests_per_day,
+                soft_delete=args.soft_delete)
+
+
+def _all_accounts(args: argparse.Namespace, resources: list[str]) -> int:
+    """`--all-accounts`: each configured account in turn (pipelines/accounts.py); exit 1 when one failed, 3 when
+    one stopped early, else 0."""
+    from pipelines import gong_pipeline
+    from pipelines.accounts import accounts_summary, configured_accounts, sync_accounts
+    from sources.gong import make_client
+
+    if args.transform:
+        raise UsageError("--transform builds one dataset's models: with --all-accounts, run `make models "
+                         "ARGS='--dataset <dataset>_NAME'` for each account after the sync.")
+    accounts = configured_accounts()
+
+    def run(**kwargs: Any) -> Any:
+        if not args.quiet:
+            print(f"\nSyncing {', '.join(resources)} of account {kwargs['pipeline_name']} into {args.destination} "
+                  f"(dataset {kwargs['dataset']})...", flush=True)
+        result = gong_pipeline.run_sync(resources, **kwargs)
+        print_summary(result)
+        return result
+
+    sync_args = _sync_arguments(args)
+    if args.destination == "duckdb":  # every account into the one default file, each in its dataset
+        from pipelines.destinations import make_destination
+
+        sync_args["destination"] = make_destination("duckdb", args.dataset, args.pipeline_name)
+    outcomes = sync_accounts(accounts, args.dataset, args.pipeline_name, run, make_client, **sync_args)
+    print("\n" + accounts_summary(outcomes))
+    for outcome in outcomes:
+        if outcome.error:
+            print(f"gong-sync: account {outcome.account}: {outcome.error}", file=sys.stderr)
+    if any(o.error for o in outcomes):
+        return EXIT_ERROR
+    return EXIT_STOPPED_EARLY if any(o.result.stop_reason for o in outcomes) else EXIT_OK
 
 
 def _transform(args: argparse.Namespace) -> int:
