@@ -119,9 +119,11 @@ class SyncRunner:
         import pendulum
 
         from pipelines import reconcile as reconciling
+        from pipelines.destinations import check_lake
         from sources.gong import GongError
         from sources.gong.windows import parse_instant
 
+        check_lake(self.pipeline.destination, reconcile)
         self._source(start, end, [])  # the source's settings are checked before anything is read
         if drop_pending and self.pipeline.has_pending_data:
             logger.info("dropping the load packages an interrupted run left behind")
@@ -236,31 +238,38 @@ class SyncRunner:
     def _with_file_formats(self, source: Any) -> Any:
         """Sets the file format of every selected table for this destination (pipelines/destinations.py), also
         over a format an earlier run stored in the schema."""
-        from pipelines.destinations import file_format
+        from pipelines.destinations import as_lake_table, file_format
         from sources.gong.catalog import BY_NAME
 
         for name, resource in source.selected_resources.items():
             endpoint = BY_NAME.get(name)
             resource.apply_hints(file_format=file_format(self.pipeline.destination,
                                                          arrow=endpoint is not None and endpoint.decode is not None))
+            if endpoint is not None:  # a lake's tables are Delta tables, merged by upsert
+                as_lake_table(resource, source.schema, self.pipeline.destination, endpoint.primary_key,
+                              endpoint.merge_key or ())
         return source
 
     def _extract(self, source: Any) -> None:
+        from pipelines.destinations import as_lake_table
         from sources.gong.gate import rejected_resource
 
         self.pipeline.extract(self._with_file_formats(source), refresh=self.refresh)
         self.refresh = None
         if self.rejected:
             # Into the source's schema, with the unit's own rows (normalized and loaded together).
-            self.pipeline.extract(rejected_resource(self.rejected), schema=source.schema)
+            rejected = as_lake_table(rejected_resource(self.rejected), source.schema, self.pipeline.destination)
+            self.pipeline.extract(rejected, schema=source.schema)
             self.rejected.clear()
 
     def _normalize_and_load(self) -> None:
+        from pipelines.destinations import drop_replaced_rows
+
         info = self.pipeline.normalize(workers=NORMALIZE_WORKERS)
         for table, count in (dict(info.row_counts) if info else {}).items():
             if not table.startswith("_dlt"):
                 self.result.row_counts[table] = self.result.row_counts.get(table, 0) + count
-        self.pipeline.load()
+        drop_replaced_rows(self.pipeline, self.pipeline.load())  # on a lake (elsewhere the merge did)
 
     def _finish_pending(self) -> None:
         """Loads what an interrupted run left extracted or normalized, before anything new is read.
@@ -269,6 +278,8 @@ class SyncRunner:
         (dlt's run() does that once per pipeline; the windows are then extracted, normalized and
         loaded step by step).
         """
+        from pipelines.destinations import drop_replaced_rows
+
         if not self.pipeline.has_pending_data:
             if self._warehouse_exists():  # a DuckDB file not yet written holds no state to restore
                 self.pipeline.run()
@@ -277,7 +288,7 @@ class SyncRunner:
         logger.info("finishing %d load package(s) left by an interrupted run", count)
         # run() with no data loads exactly what is pending (and restores the state first if needed).
         try:
-            self.pipeline.run()
+            info = self.pipeline.run()
         except Exception as exc:
             # A kill can land after the warehouse committed a job but before dlt recorded it, and the
             # job then cannot run twice (e.g. a unique key in a staging table). Nothing of such a
@@ -287,6 +298,7 @@ class SyncRunner:
             self.pipeline.abort_packages()
             self.pipeline.run()
             return
+        drop_replaced_rows(self.pipeline, info)  # on a lake (elsewhere the merge did)
         self.result.pending_loaded = count
 
     def _warehouse_exists(self) -> bool:
