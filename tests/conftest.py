@@ -9,6 +9,7 @@ instead of the simulator's random port and never an Authorization header.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -159,6 +160,18 @@ def gong(request: pytest.FixtureRequest) -> Iterator[GongFixture]:
     finally:
         if sim is not None:
             sim.stop()
+
+
+@pytest.fixture(autouse=True)
+def gong_sync_logs_reach_caplog() -> None:
+    """Each test starts with the project's loggers propagating to the root, where caplog listens: a test that
+    ran the CLI in process left `gong_sync` with the CLI's own handler and propagation off
+    (`configure_logging`), and a later test's caplog would see none of its records (its assertions that a
+    value is absent from the logs would hold for nothing)."""
+    root = logging.getLogger("gong_sync")
+    root.handlers[:] = []
+    root.propagate = True
+    root.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(autouse=True)
