@@ -15,19 +15,9 @@ import statistics
 import time
 
 from simulator import GongSimulator, SimConfig
+from sources.gong.settings import CALLS_CONTENT_SELECTOR
 
-SELECTOR = {
-    "context": "Extended",
-    "exposedFields": {
-        "parties": True,
-        "media": True,
-        "content": {k: True for k in (
-            "structure", "topics", "trackers", "trackerOccurrences", "pointsOfInterest",
-            "brief", "outline", "highlights", "callOutcome", "keyPoints")},
-        "interaction": {"speakers": True, "video": True, "personInteractionStats": True, "questions": True},
-        "collaboration": {"publicComments": True},
-    },
-}
+SELECTOR = CALLS_CONTENT_SELECTOR
 
 
 def main(argv: list[str] | None = None) -> int:
